@@ -1,0 +1,38 @@
+{
+  "targets": [
+    {
+      "target_name": "lckv",
+      "sources": [
+        "native/addon/addon.cpp",
+        "native/addon/convert.cpp",
+        "native/cache/sequence_kv.cpp",
+        "native/engine/engine.cpp",
+        "native/kernels/cpu/attention.cpp",
+        "native/kernels/cpu/isa.cpp",
+        "native/kernels/cpu/matmul.cpp",
+        "native/kernels/cpu/matmul_avx512.cpp",
+        "native/kernels/cpu/ops.cpp",
+        "native/kernels/cpu/thread_pool.cpp",
+        "native/model/layer_plan.cpp",
+        "native/model/mapped_file.cpp",
+        "native/model/weights.cpp"
+      ],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")",
+        "native"
+      ],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
+      "cflags_cc": ["-std=c++17", "-O3", "-Wall", "-Wextra", "-fexceptions"],
+      "xcode_settings": {
+        "GCC_ENABLE_CPP_EXCEPTIONS": "YES",
+        "CLANG_CXX_LANGUAGE_STANDARD": "c++17",
+        "OTHER_CPLUSPLUSFLAGS": ["-O3", "-Wall", "-Wextra"]
+      },
+      "msvs_settings": {
+        "VCCLCompilerTool": { "ExceptionHandling": 1, "AdditionalOptions": ["/std:c++17"] }
+      }
+    }
+  ]
+}

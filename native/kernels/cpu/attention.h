@@ -1,0 +1,37 @@
+// Attention of n query rows against one cached layer's K/V (the LCKV "single-layer KV"
+// read): causal, optionally with the diagonal masked and a sliding window.
+#pragma once
+#include <cstdint>
+
+#include "kernels/cpu/tensor_view.h"
+#include "kernels/cpu/thread_pool.h"
+
+namespace lckv {
+
+struct AttentionShape {
+  int32_t n_heads = 0;
+  int32_t n_kv_heads = 0;  // query head h reads kv head h / (n_heads / n_kv_heads)
+  int32_t head_dim = 0;
+};
+
+struct AttentionMask {
+  bool no_diag = false;  // position t sees p < t instead of p <= t
+  int32_t window = 0;    // > 0: also requires p > t - window
+};
+
+// Query row i sits at position pos0 + i. Positions with nothing visible get zeros.
+// q: [n, n_heads * head_dim]; out: same shape; kv holds positions 0 .. pos0 + n - 1.
+void attention(float* out, const float* q, int64_t n, int64_t pos0, const KvView& kv, const AttentionShape& shape,
+               const AttentionMask& mask, ThreadPool& pool);
+
+// Plain reference for tests.
+void attention_reference(float* out, const float* q, int64_t n, int64_t pos0, const KvView& kv,
+                         const AttentionShape& shape, const AttentionMask& mask);
+
+// The visible positions [lo, hi] of a query at position t; empty when hi < lo.
+inline void attention_span(int64_t t, const AttentionMask& mask, int64_t* lo, int64_t* hi) {
+  *hi = mask.no_diag ? t - 1 : t;
+  *lo = mask.window > 0 && t - mask.window + 1 > 0 ? t - mask.window + 1 : 0;
+}
+
+}  // namespace lckv

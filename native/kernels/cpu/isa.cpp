@@ -1,0 +1,45 @@
+#include "kernels/cpu/isa.h"
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+
+namespace lckv {
+
+namespace {
+
+bool cpu_has_avx512() {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("f16c") && __builtin_cpu_supports("fma");
+#else
+  return false;
+#endif
+}
+
+std::atomic<int>& active_slot() {
+  static std::atomic<int> slot{int(isa_detect())};
+  return slot;
+}
+
+}  // namespace
+
+const char* isa_name(Isa isa) { return isa == Isa::Avx512 ? "avx512" : "generic"; }
+
+Isa isa_detect() {
+  const char* forced = std::getenv("LCKV_ISA");
+  if (forced && std::strcmp(forced, "generic") == 0) return Isa::Generic;
+  return cpu_has_avx512() ? Isa::Avx512 : Isa::Generic;
+}
+
+std::vector<Isa> isa_available() {
+  std::vector<Isa> out{Isa::Generic};
+  if (cpu_has_avx512()) out.push_back(Isa::Avx512);
+  return out;
+}
+
+Isa isa_active() { return Isa(active_slot().load(std::memory_order_relaxed)); }
+void isa_set_active(Isa isa) { active_slot().store(int(isa), std::memory_order_relaxed); }
+
+}  // namespace lckv

@@ -1,0 +1,58 @@
+#include "kernels/cpu/ops.h"
+
+#include <cmath>
+
+namespace lckv {
+
+void rmsnorm(float* out, const float* x, const void* weight, DType weight_dtype, int64_t n, int64_t d, float eps) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float* xi = x + i * d;
+    double sum_sq = 0;
+    for (int64_t c = 0; c < d; ++c) sum_sq += double(xi[c]) * double(xi[c]);
+    const float inv = float(1.0 / std::sqrt(sum_sq / double(d) + double(eps)));
+    for (int64_t c = 0; c < d; ++c) out[i * d + c] = xi[c] * inv * load_as_f32(weight, weight_dtype, size_t(c));
+  }
+}
+
+void rope_apply(float* x, int64_t n, int32_t n_heads, int32_t head_dim, int64_t pos0, const double* inv_freq) {
+  const int32_t half = head_dim / 2;
+  for (int64_t i = 0; i < n; ++i) {
+    const double pos = double(pos0 + i);
+    for (int32_t f = 0; f < half; ++f) {
+      const double angle = pos * inv_freq[f];
+      const float c = float(std::cos(angle)), s = float(std::sin(angle));
+      for (int32_t h = 0; h < n_heads; ++h) {
+        float* head = x + (i * n_heads + h) * head_dim;
+        const float a = head[f], b = head[f + half];
+        head[f] = a * c - b * s;
+        head[f + half] = b * c + a * s;
+      }
+    }
+  }
+}
+
+void silu_mul(float* gate, const float* up, int64_t count) {
+  for (int64_t i = 0; i < count; ++i) {
+    const float g = gate[i];
+    gate[i] = g / (1.0f + std::exp(-g)) * up[i];
+  }
+}
+
+void add_inplace(float* x, const float* y, int64_t count) {
+  for (int64_t i = 0; i < count; ++i) x[i] += y[i];
+}
+
+void convert_to_f32(float* out, const void* src, DType src_dtype, int64_t count) {
+  for (int64_t i = 0; i < count; ++i) out[i] = load_as_f32(src, src_dtype, size_t(i));
+}
+
+void convert_from_f32(void* dst, DType dst_dtype, const float* src, int64_t count) {
+  for (int64_t i = 0; i < count; ++i) store_from_f32(dst, dst_dtype, size_t(i), src[i]);
+}
+
+void embedding_row(float* out, const WeightView& table, int64_t index) {
+  const auto* base = static_cast<const uint8_t*>(table.data) + size_t(index * table.cols) * dtype_size(table.dtype);
+  convert_to_f32(out, base, table.dtype, table.cols);
+}
+
+}  // namespace lckv

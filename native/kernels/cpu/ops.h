@@ -1,0 +1,29 @@
+// Element-wise and row-wise kernels of a Llama block. All activations are f32.
+#pragma once
+#include <cstdint>
+
+#include "kernels/cpu/tensor_view.h"
+
+namespace lckv {
+
+// out[i, :] = x[i, :] / sqrt(mean(x[i, :]^2) + eps) * weight, for n rows of width d.
+void rmsnorm(float* out, const float* x, const void* weight, DType weight_dtype, int64_t n, int64_t d, float eps);
+
+// Rotate-half RoPE in place on x[n, n_heads * head_dim]; row i is at position pos0 + i.
+// inv_freq has head_dim / 2 entries.
+void rope_apply(float* x, int64_t n, int32_t n_heads, int32_t head_dim, int64_t pos0, const double* inv_freq);
+
+// gate[i] = silu(gate[i]) * up[i].
+void silu_mul(float* gate, const float* up, int64_t count);
+
+// x[i] += y[i].
+void add_inplace(float* x, const float* y, int64_t count);
+
+// out[d] = row `index` of table[rows, d], widened to f32.
+void embedding_row(float* out, const WeightView& table, int64_t index);
+
+// Widens or narrows a contiguous run of values between dtypes.
+void convert_to_f32(float* out, const void* src, DType src_dtype, int64_t count);
+void convert_from_f32(void* dst, DType dst_dtype, const float* src, int64_t count);
+
+}  // namespace lckv
