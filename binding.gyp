@@ -10,6 +10,7 @@
         "native/kernels/cpu/attention.cpp",
         "native/kernels/cpu/isa.cpp",
         "native/kernels/cpu/matmul.cpp",
+        "native/kernels/cpu/matmul_avx2.cpp",
         "native/kernels/cpu/matmul_avx512.cpp",
         "native/kernels/cpu/ops.cpp",
         "native/kernels/cpu/thread_pool.cpp",

@@ -140,7 +140,8 @@ class NativeSequence : public Napi::ObjectWrap<NativeSequence> {
  public:
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "NativeSequence",
-                       {InstanceMethod("run", &NativeSequence::Run), InstanceAccessor<&NativeSequence::Length>("length")});
+                       {InstanceMethod("run", &NativeSequence::Run), InstanceMethod("release", &NativeSequence::Release),
+                        InstanceAccessor<&NativeSequence::Length>("length")});
   }
 
   // new NativeSequence(nativeModel)
@@ -156,6 +157,7 @@ class NativeSequence : public Napi::ObjectWrap<NativeSequence> {
     Napi::Env env = info.Env();
     if (info.Length() < 4 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
       throw to_js_error(env, "INVALID_ARGUMENT", "run(tokens: Int32Array, mode, passes, allLogits)");
+    if (!seq_) throw to_js_error(env, "DISPOSED", "this sequence has been released");
     if (*busy_) throw to_js_error(env, "BUSY", "this sequence is already running");
     Napi::Int32Array arr = info[0].As<Napi::Int32Array>();
     std::vector<int32_t> tokens(arr.Data(), arr.Data() + arr.ElementLength());
@@ -171,7 +173,15 @@ class NativeSequence : public Napi::ObjectWrap<NativeSequence> {
     return promise;
   }
 
-  Napi::Value Length(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), double(seq_->length())); }
+  Napi::Value Length(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), seq_ ? double(seq_->length()) : 0.0);
+  }
+
+  // Frees the K/V now instead of at garbage collection (a running worker keeps its own reference).
+  Napi::Value Release(const Napi::CallbackInfo& info) {
+    seq_.reset();
+    return info.Env().Undefined();
+  }
 
   std::shared_ptr<Engine> engine_;
   std::shared_ptr<SequenceKv> seq_;

@@ -8,11 +8,20 @@ namespace lckv {
 
 namespace {
 
+bool cpu_has_avx2() {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c") && __builtin_cpu_supports("fma");
+#else
+  return false;
+#endif
+}
+
 bool cpu_has_avx512() {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
   __builtin_cpu_init();
-  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("f16c") && __builtin_cpu_supports("fma");
+  return cpu_has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512vl");
 #else
   return false;
 #endif
@@ -25,16 +34,20 @@ std::atomic<int>& active_slot() {
 
 }  // namespace
 
-const char* isa_name(Isa isa) { return isa == Isa::Avx512 ? "avx512" : "generic"; }
+const char* isa_name(Isa isa) { return isa == Isa::Avx512 ? "avx512" : isa == Isa::Avx2 ? "avx2" : "generic"; }
 
 Isa isa_detect() {
-  const char* forced = std::getenv("LCKV_ISA");
-  if (forced && std::strcmp(forced, "generic") == 0) return Isa::Generic;
-  return cpu_has_avx512() ? Isa::Avx512 : Isa::Generic;
+  const std::vector<Isa> paths = isa_available();
+  Isa best = paths.back();
+  const char* cap = std::getenv("LCKV_ISA");
+  for (Isa isa : paths)
+    if (cap && std::strcmp(cap, isa_name(isa)) == 0) best = isa;
+  return best;
 }
 
 std::vector<Isa> isa_available() {
   std::vector<Isa> out{Isa::Generic};
+  if (cpu_has_avx2()) out.push_back(Isa::Avx2);
   if (cpu_has_avx512()) out.push_back(Isa::Avx512);
   return out;
 }

@@ -1,0 +1,337 @@
+import * as os from 'node:os';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import type { Tokenizer } from '@huggingface/tokenizers';
+import { readCheckpoint } from './checkpoint';
+import { parseConfig, type ParsedConfig, type RawConfig } from './config';
+import { LckvError, fromNative } from './errors';
+import { buildInfo, type ModelInfo } from './info';
+import { native, type NativeModel, type NativeSequence } from './native';
+import {
+  checkGenerateOptions,
+  checkNumber,
+  checkPrefill,
+  checkTokens,
+  type GenerateOptions,
+  type PrefillOptions,
+} from './options';
+import { Rng, sampleToken, type SamplingSettings } from './sampling';
+import { StopStringFilter } from './stop-strings';
+import { IncrementalDecoder, loadTokenizer } from './tokenizer';
+
+export interface LoadOptions {
+  /** Compute threads (default: all cores this process may use). */
+  threads?: number;
+  kvCache?: {
+    /** Storage type of cached keys/values (default 'f16'; computation is always f32). */
+    dtype?: 'f16' | 'f32' | 'bf16';
+  };
+}
+
+/** Why generation ended: an eos token or stop string, maxTokens or the context, or the AbortSignal. */
+export type FinishReason = 'stop' | 'length' | 'abort';
+
+export interface GenerateResult {
+  /** The generated text (prompt and stop string excluded). */
+  text: string;
+  /** The generated token ids (prompt excluded; an eos token that ended generation included). */
+  tokens: number[];
+  finishReason: FinishReason;
+  usage: { promptTokens: number; completionTokens: number; totalTokens: number };
+}
+
+/** One streamed step: the token generated and the text it completed (may be empty). */
+export interface StreamPiece {
+  text: string;
+  token: number;
+}
+
+export interface PerplexityOptions extends PrefillOptions {
+  /** Tokens scored per independent window (default: the model's context length). */
+  context?: number;
+}
+
+const PREFILL_DEFAULT = { mode: 0, passes: 0 };
+
+export class Model {
+  /** Shape, layer plan and KV figures of the loaded model. */
+  readonly info: ModelInfo;
+  private disposed = false;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  /** @internal use loadModel() */
+  constructor(
+    private readonly handle: NativeModel,
+    private readonly parsed: ParsedConfig,
+    private readonly tokenizer: Tokenizer | undefined,
+    private readonly defaults: Required<Omit<GenerateOptions, 'stop' | 'signal' | 'seed' | 'prefill' | 'passes'>>,
+    info: ModelInfo,
+  ) {
+    this.info = info;
+  }
+
+  /** Text -> token ids, with the tokenizer's special tokens (e.g. <s>) unless told otherwise. */
+  tokenize(text: string, options: { addSpecialTokens?: boolean } = {}): number[] {
+    this.checkAlive();
+    if (typeof text !== 'string') throw new LckvError('INVALID_ARGUMENT', 'text must be a string');
+    return this.requireTokenizer().encode(text, { add_special_tokens: options.addSpecialTokens ?? true }).ids;
+  }
+
+  /** Token ids -> text (special tokens skipped). */
+  detokenize(ids: readonly number[]): string {
+    this.checkAlive();
+    const list = checkTokens(ids, this.parsed.native.vocabSize);
+    return this.requireTokenizer().decode(list, { skip_special_tokens: true });
+  }
+
+  /** Logits of every position of `tokens`, row-major [tokens.length, vocabSize]. */
+  async logits(tokens: readonly number[], options?: PrefillOptions): Promise<Float32Array> {
+    const ids = this.checkPrompt(tokens);
+    const prefill = checkPrefill(options);
+    return this.exclusive(async () => {
+      const seq = this.newSequence();
+      try {
+        return await this.run(seq, ids, prefill, true);
+      } finally {
+        seq.release();
+      }
+    });
+  }
+
+  /**
+   * Perplexity of a text (tokenized with special tokens) or of token ids: exp of the mean
+   * negative log-likelihood of each next token, scored in independent windows of `context`.
+   */
+  async perplexity(input: string | readonly number[], options: PerplexityOptions = {}): Promise<number> {
+    const ids = typeof input === 'string' ? this.tokenize(input) : checkTokens(input, this.parsed.native.vocabSize);
+    const context = checkNumber('context', options.context, 2, this.parsed.native.maxPositions, true) ?? this.parsed.native.maxPositions;
+    if (ids.length < 2) throw new LckvError('INVALID_ARGUMENT', 'perplexity needs at least two tokens');
+    let nll = 0;
+    let count = 0;
+    for (let start = 0; start < ids.length - 1; start += context) {
+      const window = ids.slice(start, start + context);
+      if (window.length < 2) break;
+      const logits = await this.logits(window, options);
+      const v = this.parsed.native.vocabSize;
+      for (let i = 0; i + 1 < window.length; i++) {
+        nll += negLogProb(logits.subarray(i * v, (i + 1) * v), window[i + 1]);
+        count++;
+      }
+    }
+    return Math.exp(nll / count);
+  }
+
+  /** Generates a continuation of `prompt` (text, or token ids). */
+  async generate(prompt: string | readonly number[], options: GenerateOptions = {}): Promise<GenerateResult> {
+    const run = this.generation(prompt, options);
+    for (;;) {
+      const step = await run.next();
+      if (step.done) return step.value;
+    }
+  }
+
+  /** Streams the continuation piece by piece; `break` or the AbortSignal stops generation. */
+  async *stream(prompt: string | readonly number[], options: GenerateOptions = {}): AsyncGenerator<StreamPiece, GenerateResult> {
+    return yield* this.generation(prompt, options);
+  }
+
+  /** Frees the model's memory once running work is done; later calls reject with DISPOSED. */
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    await this.queue.catch(() => undefined);
+    this.handle.dispose();
+  }
+
+  private async *generation(prompt: string | readonly number[], options: GenerateOptions): AsyncGenerator<StreamPiece, GenerateResult> {
+    checkGenerateOptions(options);
+    const ids = typeof prompt === 'string' ? this.tokenize(prompt) : this.checkPrompt(prompt);
+    if (ids.length === 0) throw new LckvError('INVALID_ARGUMENT', 'the prompt is empty');
+    this.checkContext(ids.length);
+    const prefill = checkPrefill(options);
+    const settings = this.settings(options);
+    const maxTokens = options.maxTokens ?? this.defaults.maxTokens;
+    const stops = options.stop === undefined ? [] : typeof options.stop === 'string' ? [options.stop] : [...options.stop];
+    const release = await this.acquire();
+    const seq = this.newSequence();
+    const tokens: number[] = [];
+    const filter = new StopStringFilter(stops);
+    const decoder = this.tokenizer ? new IncrementalDecoder((t) => this.tokenizer!.decode(t, { skip_special_tokens: true })) : undefined;
+    const rng = new Rng(settings.seed);
+    let finishReason: FinishReason = 'length';
+    try {
+      let logits = options.signal?.aborted ? undefined : await this.run(seq, ids, prefill, false);
+      while (logits && tokens.length < maxTokens) {
+        const token = sampleToken(logits, settings, [...ids, ...tokens], rng);
+        tokens.push(token);
+        const isEos = this.parsed.eosTokenIds.includes(token);
+        let text = filter.push(decoder ? decoder.push(token) : '');
+        const last = isEos || filter.stopped || tokens.length >= maxTokens || seq.length + 1 > this.parsed.native.maxPositions;
+        if (last) text += filter.flush();
+        yield { text, token };
+        if (isEos || filter.stopped) {
+          finishReason = 'stop';
+          break;
+        }
+        if (last) break;
+        if (options.signal?.aborted) break;
+        logits = await this.run(seq, [token], PREFILL_DEFAULT, false);
+      }
+      if (options.signal?.aborted && finishReason !== 'stop') finishReason = 'abort';
+      return {
+        text: filter.value,
+        tokens,
+        finishReason,
+        usage: { promptTokens: ids.length, completionTokens: tokens.length, totalTokens: ids.length + tokens.length },
+      };
+    } finally {
+      seq.release();
+      release();
+    }
+  }
+
+  private settings(o: GenerateOptions): SamplingSettings {
+    const d = this.defaults;
+    return {
+      temperature: o.temperature ?? d.temperature,
+      topK: o.topK ?? d.topK,
+      topP: o.topP ?? d.topP,
+      minP: o.minP ?? d.minP,
+      repetitionPenalty: o.repetitionPenalty ?? d.repetitionPenalty,
+      seed: o.seed ?? Math.floor(Math.random() * 2 ** 32),
+    };
+  }
+
+  private async run(seq: NativeSequence, ids: readonly number[], prefill: { mode: number; passes: number }, all: boolean) {
+    try {
+      return await seq.run(Int32Array.from(ids), prefill.mode, prefill.passes, all);
+    } catch (err) {
+      throw fromNative(err);
+    }
+  }
+
+  private newSequence(): NativeSequence {
+    this.checkAlive();
+    try {
+      return new (native().NativeSequence)(this.handle);
+    } catch (err) {
+      throw fromNative(err);
+    }
+  }
+
+  /** Work on one model runs one call at a time, in call order. */
+  private acquire(): Promise<() => void> {
+    this.checkAlive();
+    let release!: () => void;
+    const done = new Promise<void>((resolve) => (release = resolve));
+    const ready = this.queue.then(() => release);
+    this.queue = this.queue.then(() => done);
+    return ready;
+  }
+
+  private async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const release = await this.acquire();
+    try {
+      return await fn();
+    } finally {
+      release();
+    }
+  }
+
+  private checkPrompt(tokens: readonly number[]): number[] {
+    this.checkAlive();
+    const ids = checkTokens(tokens, this.parsed.native.vocabSize);
+    if (ids.length === 0) throw new LckvError('INVALID_ARGUMENT', 'at least one token is required');
+    this.checkContext(ids.length);
+    return ids;
+  }
+
+  private checkContext(n: number): void {
+    if (n > this.parsed.native.maxPositions)
+      throw new LckvError('CONTEXT_OVERFLOW', `the prompt has ${n} tokens; the context holds ${this.parsed.native.maxPositions}`);
+  }
+
+  private checkAlive(): void {
+    if (this.disposed) throw new LckvError('DISPOSED', 'the model has been disposed');
+  }
+
+  private requireTokenizer(): Tokenizer {
+    if (!this.tokenizer) throw new LckvError('NO_TOKENIZER', 'this checkpoint has no tokenizer.json; pass token ids instead of text');
+    return this.tokenizer;
+  }
+}
+
+function negLogProb(row: Float32Array, target: number): number {
+  let max = -Infinity;
+  for (const v of row) max = v > max ? v : max;
+  let sum = 0;
+  for (const v of row) sum += Math.exp(v - max);
+  return Math.log(sum) + max - row[target];
+}
+
+/** The model bundled with the package (models/lckv-brown). */
+export const DEFAULT_MODEL_DIR = path.join(__dirname, '..', 'models', 'lckv-brown');
+
+async function readConfig(dir: string): Promise<RawConfig> {
+  let text: string;
+  try {
+    text = await fs.readFile(path.join(dir, 'config.json'), 'utf8');
+  } catch (err) {
+    throw new LckvError('FILE_NOT_FOUND', `${dir} has no readable config.json`, { cause: err });
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new LckvError('INVALID_CONFIG', 'config.json is not valid JSON', { cause: err });
+  }
+}
+
+async function generationDefaults(dir: string, parsed: ParsedConfig) {
+  let g: Record<string, unknown> = {};
+  try {
+    g = JSON.parse(await fs.readFile(path.join(dir, 'generation_config.json'), 'utf8'));
+  } catch {
+    g = {};
+  }
+  const num = (v: unknown, fallback: number) => (typeof v === 'number' && Number.isFinite(v) ? v : fallback);
+  const eos = g.eos_token_id;
+  for (const id of Array.isArray(eos) ? eos : [eos])
+    if (Number.isSafeInteger(id) && !parsed.eosTokenIds.includes(id as number)) parsed.eosTokenIds.push(id as number);
+  return {
+    maxTokens: 256,
+    temperature: g.do_sample === false ? 0 : num(g.temperature, 0.8),
+    topK: num(g.top_k, 40),
+    topP: num(g.top_p, 0.95),
+    minP: num(g.min_p, 0.05),
+    repetitionPenalty: num(g.repetition_penalty, 1),
+  };
+}
+
+/** Loads a Hugging Face-format Llama or LCKV checkpoint directory (default: the bundled model). */
+export async function loadModel(dir: string = DEFAULT_MODEL_DIR, options: LoadOptions = {}): Promise<Model> {
+  if (typeof dir !== 'string') throw new LckvError('INVALID_ARGUMENT', 'dir must be a string');
+  if (typeof options !== 'object' || options === null) throw new LckvError('INVALID_ARGUMENT', 'options must be an object');
+  const threads = checkNumber('threads', options.threads, 1, 1024, true) ?? Math.max(1, os.availableParallelism());
+  const kvDtype = options.kvCache?.dtype ?? 'f16';
+  if (!['f16', 'f32', 'bf16'].includes(kvDtype)) throw new LckvError('INVALID_ARGUMENT', `kvCache.dtype must be 'f16', 'f32' or 'bf16'`);
+  const raw = await readConfig(dir);
+  const parsed = parseConfig(raw);
+  const weights = await readCheckpoint(dir);
+  const { tokenizer } = await loadTokenizer(dir);
+  const defaults = await generationDefaults(dir, parsed);
+  const addon = native();
+  let handle: NativeModel;
+  try {
+    handle = new addon.NativeModel(parsed.native, weights.files, weights.tensors, { threads, kvDtype });
+  } catch (err) {
+    throw fromNative(err);
+  }
+  const info = buildInfo(raw, parsed, handle.plan(), {
+    parameters: handle.parameterCount(),
+    kvDtype,
+    hasTokenizer: tokenizer !== undefined,
+    isa: addon.isa,
+    threads,
+  });
+  return new Model(handle, parsed, tokenizer, defaults, info);
+}

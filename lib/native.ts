@@ -1,0 +1,82 @@
+import * as path from 'node:path';
+import { LckvError } from './errors';
+
+/** Internal shape of the addon's exports (native/addon/addon.cpp). */
+export interface NativeModelConfig {
+  vocabSize: number;
+  hiddenSize: number;
+  intermediateSize: number;
+  numLayers: number;
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+  maxPositions: number;
+  rmsNormEps: number;
+  ropeTheta: number;
+  tieWordEmbeddings: boolean;
+  layerTypes: string;
+  forwardPasses: number;
+  backwardPasses: number;
+  slidingWindow: number;
+  useSequential: boolean;
+  forceNodiag: boolean;
+}
+
+export interface NativeTensor {
+  name: string;
+  file: number;
+  dtype: 'F32' | 'F16' | 'BF16';
+  shape: number[];
+  offset: number;
+  nbytes: number;
+}
+
+export interface NativePlan {
+  layers: { target: number; sliding: boolean; attendsTop: boolean; maskDiagonal: boolean; computesKv: boolean }[];
+  cachedLayers: number[];
+  steps: { begin: number; end: number; cyclic: boolean }[];
+}
+
+export interface NativeModel {
+  plan(): NativePlan;
+  parameterCount(): number;
+  dispose(): void;
+}
+
+export interface NativeSequence {
+  readonly length: number;
+  run(tokens: Int32Array, mode: number, passes: number, allLogits: boolean): Promise<Float32Array>;
+  release(): void;
+}
+
+export interface NativeAddon {
+  NativeModel: new (
+    config: NativeModelConfig,
+    files: string[],
+    tensors: NativeTensor[],
+    options: { threads: number; kvDtype: string },
+  ) => NativeModel;
+  NativeSequence: new (model: NativeModel) => NativeSequence;
+  isa: string;
+}
+
+let cached: NativeAddon | undefined;
+
+/** Loads the addon: a prebuild for this platform, else the local build (node-gyp-build). */
+export function native(): NativeAddon {
+  if (cached) return cached;
+  const root = path.join(__dirname, '..');
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    cached = require('node-gyp-build')(root) as NativeAddon;
+  } catch (err) {
+    throw new LckvError(
+      'NATIVE_LOAD_FAILED',
+      `lckv: no native addon for ${process.platform}-${process.arch} (node ${process.version}). ` +
+        'No prebuild fits this machine and none was compiled. Build it with `npm rebuild lckv` ' +
+        '(or approve the install script: `npm install-scripts approve lckv`); it needs python3, make and a C++17 compiler.',
+      { cause: err },
+    );
+  }
+  return cached;
+}

@@ -1,0 +1,84 @@
+import { LckvError } from './errors';
+
+/** How a prompt is prefilled (ARCHITECTURE §4). */
+export type PrefillMode = 'auto' | 'iterative' | 'sequential';
+
+/** Options of a forward pass over a prompt. */
+export interface PrefillOptions {
+  /**
+   * 'auto' (default) follows the reference implementation: token by token when the config
+   * sets use_sequential or the prompt is no longer than forward_passes + backward_passes,
+   * else the paper's iterative parallel prefill. 'sequential' is exact; 'iterative' is fast.
+   */
+  prefill?: PrefillMode;
+  /** Passes of the iterative prefill over each cyclic layer group; default forward_passes + backward_passes. */
+  passes?: number;
+}
+
+/** Options of `generate` and `stream`. */
+export interface GenerateOptions extends PrefillOptions {
+  /** Most tokens to generate (default 256). Generation also stops at the context length. */
+  maxTokens?: number;
+  /** 0 = greedy. Default: generation_config.json's, else 0.8. */
+  temperature?: number;
+  /** Keep only the k most likely tokens; 0 = off. Default: generation_config.json's, else 40. */
+  topK?: number;
+  /** Nucleus sampling: keep the smallest set whose probability reaches topP; 1 = off. Default 0.95. */
+  topP?: number;
+  /** Drop tokens less likely than minP times the most likely one; 0 = off. Default 0.05. */
+  minP?: number;
+  /** > 1 discourages tokens already in the prompt or output (Hugging Face's rule). Default 1. */
+  repetitionPenalty?: number;
+  /** Same seed and options give the same tokens. Default: random. */
+  seed?: number;
+  /** Stop before any of these strings; they are not included in the text. */
+  stop?: string | readonly string[];
+  /** Aborting stops generation; the result so far is returned with finishReason 'abort'. */
+  signal?: AbortSignal;
+}
+
+function fail(message: string): never {
+  throw new LckvError('INVALID_ARGUMENT', message);
+}
+
+export function checkNumber(name: string, v: unknown, min: number, max: number, integer = false): number | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' || Number.isNaN(v) || v < min || v > max || (integer && !Number.isInteger(v)))
+    fail(`${name} must be ${integer ? 'an integer' : 'a number'} in [${min}, ${max}], got ${String(v)}`);
+  return v;
+}
+
+export function checkPrefill(opts: PrefillOptions | undefined): { mode: number; passes: number } {
+  const o = opts ?? {};
+  if (typeof o !== 'object') fail('options must be an object');
+  const modes: Record<string, number> = { auto: 0, iterative: 1, sequential: 2 };
+  if (o.prefill !== undefined && !(o.prefill in modes)) fail(`prefill must be 'auto', 'iterative' or 'sequential', got ${String(o.prefill)}`);
+  const passes = checkNumber('passes', o.passes, 1, 1_000_000, true) ?? 0;
+  return { mode: modes[o.prefill ?? 'auto'], passes };
+}
+
+export function checkGenerateOptions(o: GenerateOptions | undefined): void {
+  const opts = o ?? {};
+  checkPrefill(opts);
+  checkNumber('maxTokens', opts.maxTokens, 0, 1e9, true);
+  checkNumber('temperature', opts.temperature, 0, 100);
+  checkNumber('topK', opts.topK, 0, 1e9, true);
+  checkNumber('topP', opts.topP, 0, 1);
+  checkNumber('minP', opts.minP, 0, 1);
+  checkNumber('repetitionPenalty', opts.repetitionPenalty, Number.MIN_VALUE, 100);
+  checkNumber('seed', opts.seed, 0, 2 ** 32 - 1, true);
+  const stops = opts.stop === undefined ? [] : typeof opts.stop === 'string' ? [opts.stop] : opts.stop;
+  if (!Array.isArray(stops) || !stops.every((s) => typeof s === 'string' && s.length > 0))
+    fail('stop must be a non-empty string or an array of them');
+  if (opts.signal !== undefined && !(opts.signal instanceof AbortSignal)) fail('signal must be an AbortSignal');
+}
+
+export function checkTokens(tokens: unknown, vocabSize: number): number[] {
+  if (!Array.isArray(tokens) && !ArrayBuffer.isView(tokens)) fail('tokens must be an array of token ids');
+  const list = Array.from(tokens as ArrayLike<number>);
+  for (const t of list) {
+    if (typeof t !== 'number' || !Number.isInteger(t)) fail(`token ids must be integers, got ${String(t)}`);
+    if (t < 0 || t >= vocabSize) throw new LckvError('TOKEN_OUT_OF_RANGE', `token id ${t} is outside [0, ${vocabSize})`);
+  }
+  return list;
+}

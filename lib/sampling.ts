@@ -1,0 +1,77 @@
+/** Resolved sampling settings of one request (see GenerateOptions for the meaning). */
+export interface SamplingSettings {
+  temperature: number;
+  topK: number;
+  topP: number;
+  minP: number;
+  repetitionPenalty: number;
+  seed: number;
+}
+
+/** A small, fast, seedable PRNG (SplitMix32 state, Mulberry-style output): same seed, same draws. */
+export class Rng {
+  private state: number;
+
+  constructor(seed: number) {
+    this.state = seed >>> 0;
+  }
+
+  /** Uniform in [0, 1). */
+  next(): number {
+    this.state = (this.state + 0x6d2b79f5) >>> 0;
+    let t = this.state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+}
+
+function argmax(values: ArrayLike<number>): number {
+  let best = 0;
+  for (let i = 1; i < values.length; i++) if (values[i] > values[best]) best = i;
+  return best;
+}
+
+/** Applies the repetition penalty (as Hugging Face does) to a copy of the logits. */
+function penalize(logits: Float32Array, seen: Iterable<number>, penalty: number): Float32Array {
+  if (penalty === 1) return logits;
+  const out = Float32Array.from(logits);
+  for (const id of new Set(seen)) out[id] = out[id] > 0 ? out[id] / penalty : out[id] * penalty;
+  return out;
+}
+
+/**
+ * Picks the next token: repetition penalty, then greedy when temperature is 0, else
+ * temperature -> top-k -> top-p -> min-p -> a draw from the renormalized distribution.
+ */
+export function sampleToken(logits: Float32Array, s: SamplingSettings, seen: Iterable<number>, rng: Rng): number {
+  const scores = penalize(logits, seen, s.repetitionPenalty);
+  if (s.temperature === 0) return argmax(scores);
+  let order = Array.from(scores.keys()).sort((a, b) => scores[b] - scores[a] || a - b);
+  if (s.topK > 0 && s.topK < order.length) order = order.slice(0, s.topK);
+  const top = scores[order[0]];
+  const probs = order.map((id) => Math.exp((scores[id] - top) / s.temperature));
+  const total = probs.reduce((a, b) => a + b, 0);
+  let keep = order.length;
+  if (s.topP < 1) {
+    let cumulative = 0;
+    for (let i = 0; i < order.length; i++) {
+      cumulative += probs[i] / total;
+      if (cumulative >= s.topP) {
+        keep = i + 1;
+        break;
+      }
+    }
+  }
+  if (s.minP > 0) {
+    const floor = s.minP * probs[0];
+    while (keep > 1 && probs[keep - 1] < floor) keep--;
+  }
+  const kept = probs.slice(0, keep);
+  let r = rng.next() * kept.reduce((a, b) => a + b, 0);
+  for (let i = 0; i < keep; i++) {
+    r -= kept[i];
+    if (r < 0) return order[i];
+  }
+  return order[keep - 1];
+}

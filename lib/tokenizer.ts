@@ -1,0 +1,52 @@
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { Tokenizer } from '@huggingface/tokenizers';
+import { LckvError } from './errors';
+
+async function readJson(file: string): Promise<Record<string, unknown> | undefined> {
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new LckvError('INVALID_TOKENIZER', `${path.basename(file)} is not valid JSON`, { cause: err });
+  }
+}
+
+/** The checkpoint's tokenizer (tokenizer.json), or undefined when it has none. */
+export async function loadTokenizer(dir: string): Promise<{ tokenizer?: Tokenizer; config: Record<string, unknown> }> {
+  const config = (await readJson(path.join(dir, 'tokenizer_config.json'))) ?? {};
+  const json = await readJson(path.join(dir, 'tokenizer.json'));
+  if (!json) return { config };
+  try {
+    return { tokenizer: new Tokenizer(json, config), config };
+  } catch (err) {
+    throw new LckvError('INVALID_TOKENIZER', `tokenizer.json cannot be loaded: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/**
+ * Turns a growing list of token ids into text pieces, never splitting a UTF-8 character:
+ * a piece is released only once its decoding no longer ends in a replacement character.
+ */
+export class IncrementalDecoder {
+  private ids: number[] = [];
+  private prefixOffset = 0;
+  private readOffset = 0;
+
+  constructor(private readonly decode: (ids: number[]) => string) {}
+
+  push(id: number): string {
+    this.ids.push(id);
+    const prefix = this.decode(this.ids.slice(this.prefixOffset, this.readOffset));
+    const full = this.decode(this.ids.slice(this.prefixOffset));
+    if (full.length <= prefix.length || full.endsWith('\uFFFD')) return '';
+    this.prefixOffset = this.readOffset;
+    this.readOffset = this.ids.length;
+    return full.slice(prefix.length);
+  }
+}

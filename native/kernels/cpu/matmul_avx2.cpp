@@ -1,0 +1,111 @@
+// AVX2 + FMA + F16C matmul: tiles of up to 4 x rows by 2 weight rows (8 accumulators,
+// within the 16 ymm registers), weights widened to f32 as they are loaded. Compiled for
+// AVX2 whatever the build's baseline; only called when isa_detect() found the instructions.
+#include "kernels/cpu/matmul.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,f16c,fma"))), apply_to = function)
+#else
+#pragma GCC target("avx2,f16c,fma")
+#endif
+
+#include <immintrin.h>
+
+namespace lckv {
+
+namespace {
+
+template <DType T>
+inline __m256 load8(const void* base, int64_t index) {
+  if constexpr (T == DType::F32) {
+    return _mm256_loadu_ps(static_cast<const float*>(base) + index);
+  } else {
+    const __m128i half = _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(base) + index));
+    if constexpr (T == DType::F16) return _mm256_cvtph_ps(half);
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(half), 16));
+  }
+}
+
+// Fixed-order horizontal sum: the same for every tile shape.
+inline float hsum(__m256 v) {
+  const __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  const __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  return _mm_cvtss_f32(_mm_add_ss(t, _mm_movehdup_ps(t)));
+}
+
+template <DType T, int NX, int NW>
+inline void tile(float* y, int64_t y_stride, const float* x, const void* w, int64_t cols, int64_t r) {
+  __m256 acc[NX][NW];
+  for (int i = 0; i < NX; ++i)
+    for (int j = 0; j < NW; ++j) acc[i][j] = _mm256_setzero_ps();
+  const int64_t body = cols & ~int64_t(7);
+  for (int64_t c = 0; c < body; c += 8) {
+    __m256 wv[NW];
+    for (int j = 0; j < NW; ++j) wv[j] = load8<T>(w, (r + j) * cols + c);
+    for (int i = 0; i < NX; ++i) {
+      const __m256 xv = _mm256_loadu_ps(x + i * cols + c);
+      for (int j = 0; j < NW; ++j) acc[i][j] = _mm256_fmadd_ps(xv, wv[j], acc[i][j]);
+    }
+  }
+  for (int i = 0; i < NX; ++i)
+    for (int j = 0; j < NW; ++j) {
+      float sum = hsum(acc[i][j]);
+      for (int64_t c = body; c < cols; ++c)
+        sum += x[i * cols + c] * load_as_f32(w, T, size_t((r + j) * cols + c));
+      y[i * y_stride + r + j] = sum;
+    }
+}
+
+template <DType T, int NW>
+void rows_for_x_tile(float* y, int64_t y_stride, const float* x, int64_t nx, const void* w, int64_t cols,
+                     int64_t r) {
+  switch (nx) {
+    case 4: tile<T, 4, NW>(y, y_stride, x, w, cols, r); break;
+    case 3: tile<T, 3, NW>(y, y_stride, x, w, cols, r); break;
+    case 2: tile<T, 2, NW>(y, y_stride, x, w, cols, r); break;
+    default: tile<T, 1, NW>(y, y_stride, x, w, cols, r); break;
+  }
+}
+
+template <DType T>
+void rows(float* y, const float* x, int64_t n, const WeightView& w, int64_t r0, int64_t r1) {
+  constexpr int64_t kXChunk = 64;  // x rows kept hot in L2 while weight rows stream past
+  for (int64_t i0 = 0; i0 < n; i0 += kXChunk) {
+    const int64_t i1 = i0 + kXChunk < n ? i0 + kXChunk : n;
+    int64_t r = r0;
+    for (; r + 2 <= r1; r += 2)
+      for (int64_t i = i0; i < i1; i += 4)
+        rows_for_x_tile<T, 2>(y + i * w.rows, w.rows, x + i * w.cols, i1 - i < 4 ? i1 - i : 4, w.data, w.cols, r);
+    for (; r < r1; ++r)
+      for (int64_t i = i0; i < i1; i += 4)
+        rows_for_x_tile<T, 1>(y + i * w.rows, w.rows, x + i * w.cols, i1 - i < 4 ? i1 - i : 4, w.data, w.cols, r);
+  }
+}
+
+}  // namespace
+
+void matmul_rows_avx2(float* y, const float* x, int64_t n, const WeightView& w, int64_t r0, int64_t r1) {
+  switch (w.dtype) {
+    case DType::F32: rows<DType::F32>(y, x, n, w, r0, r1); break;
+    case DType::F16: rows<DType::F16>(y, x, n, w, r0, r1); break;
+    case DType::BF16: rows<DType::BF16>(y, x, n, w, r0, r1); break;
+  }
+}
+
+}  // namespace lckv
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#endif
+
+#else
+
+namespace lckv {
+void matmul_rows_avx2(float* y, const float* x, int64_t n, const WeightView& w, int64_t r0, int64_t r1) {
+  matmul_rows_generic(y, x, n, w, r0, r1);
+}
+}  // namespace lckv
+
+#endif
