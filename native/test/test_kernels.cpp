@@ -1,0 +1,146 @@
+// Every optimized kernel against its plain reference, on odd shapes, for every ISA path
+// this CPU can run, with 1 and 2 threads.
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "kernels/cpu/attention.h"
+#include "kernels/cpu/isa.h"
+#include "kernels/cpu/matmul.h"
+#include "kernels/cpu/ops.h"
+#include "test/check.h"
+
+using namespace lckv;
+
+namespace {
+
+std::vector<float> random_floats(size_t n, uint32_t seed, float scale = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, scale);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+// Stores f32 values in `dtype`; returns the bytes.
+std::vector<uint8_t> encode(const std::vector<float>& v, DType dtype) {
+  std::vector<uint8_t> out(v.size() * dtype_size(dtype));
+  convert_from_f32(out.data(), dtype, v.data(), int64_t(v.size()));
+  return out;
+}
+
+float max_rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  float scale = 1e-6f, diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    scale = std::fmax(scale, std::fabs(b[i]));
+    diff = std::fmax(diff, std::fabs(a[i] - b[i]));
+  }
+  return diff / scale;
+}
+
+template <typename Fn>
+void for_each_isa(Fn&& fn) {
+  const Isa saved = isa_active();
+  for (Isa isa : isa_available()) {
+    isa_set_active(isa);
+    fn(isa);
+  }
+  isa_set_active(saved);
+}
+
+}  // namespace
+
+TEST_CASE("matmul: every ISA, dtype and odd shape matches the reference") {
+  ThreadPool one(1), two(2);
+  for_each_isa([&](Isa isa) {
+    for (DType dt : {DType::F32, DType::F16, DType::BF16})
+      for (int64_t n : {1, 2, 3, 5, 17, 70})
+        for (int64_t rows : {1, 3, 17, 33})
+          for (int64_t cols : {1, 7, 8, 15, 16, 33, 100}) {
+            const auto wf = random_floats(size_t(rows * cols), uint32_t(rows * 131 + cols));
+            const auto wb = encode(wf, dt);
+            const WeightView w{wb.data(), dt, rows, cols};
+            const auto x = random_floats(size_t(n * cols), uint32_t(n + 7));
+            std::vector<float> want(size_t(n * rows)), got1(want.size()), got2(want.size());
+            matmul_reference(want.data(), x.data(), n, w);
+            matmul(got1.data(), x.data(), n, w, one);
+            matmul(got2.data(), x.data(), n, w, two);
+            const std::string where = std::string(isa_name(isa)) + " " + dtype_name(dt) + " n=" + std::to_string(n) +
+                                      " rows=" + std::to_string(rows) + " cols=" + std::to_string(cols);
+            CHECK_MSG(max_rel_diff(got1, want) < 1e-5f, where);
+            CHECK_MSG(got1 == got2, where + ": thread count changed the result");
+          }
+  });
+}
+
+TEST_CASE("matmul: a row's result does not depend on its batch (bitwise)") {
+  ThreadPool pool(2);
+  for_each_isa([&](Isa isa) {
+    for (DType dt : {DType::F32, DType::F16, DType::BF16}) {
+      const int64_t rows = 37, cols = 91, n = 13;
+      const auto wb = encode(random_floats(size_t(rows * cols), 3), dt);
+      const WeightView w{wb.data(), dt, rows, cols};
+      const auto x = random_floats(size_t(n * cols), 4);
+      std::vector<float> batch(size_t(n * rows));
+      std::vector<float> alone(static_cast<size_t>(rows));
+      matmul(batch.data(), x.data(), n, w, pool);
+      for (int64_t i = 0; i < n; ++i) {
+        matmul(alone.data(), x.data() + i * cols, 1, w, pool);
+        CHECK_MSG(std::equal(alone.begin(), alone.end(), batch.begin() + i * rows),
+                  std::string(isa_name(isa)) + " " + dtype_name(dt) + " row " + std::to_string(i));
+      }
+    }
+  });
+}
+
+TEST_CASE("attention: GQA, diagonal mask and sliding windows match the reference") {
+  ThreadPool pool(2);
+  for (DType dt : {DType::F32, DType::F16})
+    for (auto [heads, kv_heads, hd] : {std::tuple{4, 4, 8}, std::tuple{4, 2, 16}, std::tuple{6, 1, 6}})
+      for (bool no_diag : {false, true})
+        for (int32_t window : {0, 1, 3, 50})
+          for (auto [n, pos0] : {std::pair{1, 0}, std::pair{1, 9}, std::pair{7, 0}, std::pair{5, 20}}) {
+            const AttentionShape shape{heads, kv_heads, hd};
+            const AttentionMask mask{no_diag, window};
+            const int64_t width = int64_t(kv_heads) * hd, len = pos0 + n;
+            const auto kb = encode(random_floats(size_t(len * width), 11), dt);
+            const auto vb = encode(random_floats(size_t(len * width), 12), dt);
+            const KvView kv{kb.data(), vb.data(), dt, width};
+            const auto q = random_floats(size_t(n * heads * hd), 13);
+            std::vector<float> want(q.size()), got(q.size());
+            attention_reference(want.data(), q.data(), n, pos0, kv, shape, mask);
+            attention(got.data(), q.data(), n, pos0, kv, shape, mask, pool);
+            CHECK_MSG(max_rel_diff(got, want) < 1e-5f,
+                      std::string(dtype_name(dt)) + " heads=" + std::to_string(heads) + "/" + std::to_string(kv_heads) +
+                          " nodiag=" + std::to_string(no_diag) + " window=" + std::to_string(window) +
+                          " n=" + std::to_string(n) + " pos0=" + std::to_string(pos0));
+          }
+}
+
+TEST_CASE("attention: a query that sees nothing outputs zeros") {
+  ThreadPool pool(1);
+  const std::vector<float> k(8, 1.0f), v(8, 1.0f), q(8, 1.0f);
+  std::vector<float> out(8, 42.0f);
+  attention(out.data(), q.data(), 1, 0, KvView{k.data(), v.data(), DType::F32, 8}, AttentionShape{1, 1, 8},
+            AttentionMask{true, 0}, pool);
+  for (float x : out) CHECK(x == 0.0f);
+}
+
+TEST_CASE("rmsnorm and rope match their formulas") {
+  const auto x = random_floats(2 * 6, 5);
+  const std::vector<float> w{1, 2, 3, 4, 5, 6};
+  std::vector<float> out(x.size());
+  rmsnorm(out.data(), x.data(), w.data(), DType::F32, 2, 6, 1e-5f);
+  for (int r = 0; r < 2; ++r) {
+    double ss = 0;
+    for (int c = 0; c < 6; ++c) ss += double(x[r * 6 + c]) * x[r * 6 + c];
+    for (int c = 0; c < 6; ++c)
+      CHECK(std::fabs(out[r * 6 + c] - x[r * 6 + c] / std::sqrt(ss / 6 + 1e-5) * w[c]) < 1e-5);
+  }
+  // Rotating by position p then reading the pair back recovers the angle p * inv_freq.
+  std::vector<float> head{1, 0, 0, 0};  // head_dim 4: pairs (0, 2) and (1, 3)
+  const double inv_freq[2] = {0.5, 0.25};
+  rope_apply(head.data(), 1, 1, 4, 3, inv_freq);
+  CHECK(std::fabs(head[0] - std::cos(1.5)) < 1e-6 && std::fabs(head[2] - std::sin(1.5)) < 1e-6);
+  CHECK(head[1] == 0.0f && head[3] == 0.0f);
+}
