@@ -376,12 +376,17 @@ export function hasCyclicGroup(m: RefModel): boolean {
   return m.layers.some((l, i) => l.target > i);
 }
 
+/** forward_passes + backward_passes of the config (7 + 2 when absent, as in the paper's code). */
+export function configPasses(m: RefModel): number {
+  return (m.config.forward_passes ?? 7) + (m.config.backward_passes ?? 2);
+}
+
 /**
  * The 'auto' rule of ARCHITECTURE §4 as spelled out for the runtime: sequential when
  * use_sequential, or n <= m+b and some layer attends upward; else iterative with m+b passes.
  */
 export function autoOptions(m: RefModel, n: number): Required<RefOptions> {
-  const mb = (m.config.forward_passes ?? 7) + (m.config.backward_passes ?? 2);
+  const mb = configPasses(m);
   if (m.config.use_sequential || (n <= mb && hasCyclicGroup(m))) return { mode: 'sequential', passes: mb };
   return { mode: 'iterative', passes: mb };
 }
