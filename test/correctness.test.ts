@@ -99,6 +99,8 @@ interface Loaded {
   ref: RefModel;
   model: Model;
   eos: number[];
+  /** Number of weights written. */
+  parameters: number;
 }
 
 async function setup(spec: CheckpointSpec, kvDtype: 'f16' | 'f32' = 'f32'): Promise<Loaded> {
@@ -108,7 +110,8 @@ async function setup(spec: CheckpointSpec, kvDtype: 'f16' | 'f32' = 'f32'): Prom
   const model = await loadModel(dir, { threads: THREADS, kvCache: { dtype: kvDtype } });
   const e = ck.config.eos_token_id;
   const eos: number[] = e === null || e === undefined ? [] : Array.isArray(e) ? e : [e];
-  return { dir, ref, model, eos };
+  const parameters = Object.values(ck.tensors).reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1), 0);
+  return { dir, ref, model, eos, parameters };
 }
 
 async function teardown(l: Loaded | undefined): Promise<void> {
@@ -258,6 +261,10 @@ const CASES: Case[] = [
   { name: 'force_nodiag 0_0_2_2_7_7_7_7', spec: { ...SMALL, layerTypes: '0_0_2_2_7_7_7_7', forceNodiag: true }, lengths: [1, 9] },
   { name: 'force_nodiag on standard layer types 0_1_..._7, F16', spec: { ...SMALL, forceNodiag: true, dtype: 'F16' }, lengths: [2, 7] },
   { name: 'use_sequential 7_7_7_7_7_7_7_7, head_dim 8 < hidden/heads', spec: { ...SMALL, layerTypes: '7_7_7_7_7_7_7_7', useSequential: true, headDim: 8 }, lengths: [9] },
+  { name: 'sliding window 1 with force_nodiag (some layers see nothing) 0s_0_2s_2_7s_7s_7_7', spec: { ...SMALL, layerTypes: '0s_0_2s_2_7s_7s_7_7', slidingWindow: 1, forceNodiag: true }, lengths: [1, 6] },
+  { name: 'sliding window 2 on upward layers 7s_7s_7s_7s_7_7_7_7', spec: { ...SMALL, layerTypes: '7s_7s_7s_7s_7_7_7_7', slidingWindow: 2 }, lengths: [7] },
+  { name: 'odd sizes: hidden 36, 3 heads of 12, 1 kv head, intermediate 70, vocab 77', spec: { ...SMALL, layerTypes: '0_5_5_5_5_5_6_6', hiddenSize: 36, numHeads: 3, numKvHeads: 1, intermediateSize: 70, vocabSize: 77 }, lengths: [1, 9] },
+  { name: 'odd sizes: hidden 30, 5 heads of 6, head_dim 6, intermediate 50, vocab 67, F16', spec: { ...SMALL, numLayers: 5, layerTypes: '0_4_4_4_4', hiddenSize: 30, numHeads: 5, intermediateSize: 50, vocabSize: 67, dtype: 'F16' }, lengths: [8] },
 ];
 
 describe('runtime vs reference (f32 KV cache)', function () {
@@ -277,6 +284,8 @@ describe('runtime vs reference (f32 KV cache)', function () {
         const per = 2 * L.ref.nKv * L.ref.headDim * 4;
         assert.equal(info.kvBytesPerToken, cached.length * per);
         assert.equal(info.kvBytesPerTokenStandard, L.ref.nLayers * per);
+        assert.equal(info.parameters, L.parameters);
+        assert.equal(info.vocabSize, L.ref.vocab);
         assert.deepEqual(
           info.layerPlan.map((l) => [l.attendsTo, l.sliding, l.attendsTop, l.cached]),
           L.ref.layers.map((l, i) => [l.target, l.sliding, l.target > i, l.computesKV]),
@@ -288,12 +297,12 @@ describe('runtime vs reference (f32 KV cache)', function () {
       });
 
       for (const n of c.lengths) {
-        it(`logits of a ${n}-token prompt: sequential, iterative (m+b and 2 passes), auto`, async function () {
+        it(`logits of a ${n}-token prompt: sequential, iterative (m+b, 2 and 1 passes), auto`, async function () {
           const toks = prompt(n, L.ref.vocab, 100 + n);
           const mb = configPasses(L.ref);
           const seq = referenceLogits(L.ref, toks, { mode: 'sequential' });
           assertClose(await L.model.logits(toks, { prefill: 'sequential' }), seq, F32_KV_TOL, 'sequential');
-          for (const passes of [mb, 2]) {
+          for (const passes of [mb, 2, 1]) {
             const r = referenceLogits(L.ref, toks, { mode: 'iterative', passes });
             assertClose(await L.model.logits(toks, { prefill: 'iterative', passes }), r, F32_KV_TOL, `iterative ${passes}`);
           }

@@ -76,6 +76,14 @@ describe('determinism', function () {
     }
   });
 
+  it('stream yields the same tokens as generate for the same seed', async function () {
+    const opts = { ...SAMPLING, seed: 31 };
+    const expected = (await model.generate(PROMPT, opts)).tokens;
+    const streamed: number[] = [];
+    for await (const piece of model.stream(PROMPT, opts)) streamed.push(piece.token);
+    assert.deepEqual(streamed, expected);
+  });
+
   it('logits are bitwise identical across calls', async function () {
     const a = await model.logits(PROMPT);
     const b = await model.logits(PROMPT);
