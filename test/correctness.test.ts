@@ -3,7 +3,9 @@
 //
 // Tolerances: logits are compared as max |runtime - reference| / max(1, max |reference|).
 // With an f32 KV cache the runtime was measured within 4e-7..4e-6 of the float64 reference;
-// the bound is 1e-3. With the default f16 KV cache it measured 5e-4..8e-4; the bound is 5e-3.
+// the bound is 1e-3. With the default f16 KV cache it measured 4e-4..2.3e-3 (over several
+// seeds, 12-token prompts, sequential and 3-pass iterative); the bound is 1e-2. A bf16 KV
+// cache measured 3.7e-3..1.5e-2; the bound is 5e-2.
 // Greedy continuations must match token for token (a mismatch is tolerated only at a real
 // near-tie of the reference logits, which the measured cases never hit).
 
@@ -29,7 +31,8 @@ import {
 } from './reference';
 
 const F32_KV_TOL = 1e-3;
-const F16_KV_TOL = 5e-3;
+const F16_KV_TOL = 1e-2;
+const BF16_KV_TOL = 5e-2;
 /** A greedy step whose best and second-best reference logits are closer than this is a tie. */
 const TIE_MARGIN = 1e-3;
 const THREADS = 2;
@@ -103,11 +106,17 @@ interface Loaded {
   parameters: number;
 }
 
-async function setup(spec: CheckpointSpec, kvDtype: 'f16' | 'f32' = 'f32'): Promise<Loaded> {
+/**
+ * Extra loadModel options for every model of this suite, as JSON in LCKV_TEST_LOAD_OPTIONS
+ * (e.g. '{"device":"cuda"}' to run the same checks on another backend).
+ */
+const EXTRA_LOAD_OPTIONS: Record<string, unknown> = JSON.parse(process.env.LCKV_TEST_LOAD_OPTIONS || '{}');
+
+async function setup(spec: CheckpointSpec, kvDtype: 'f16' | 'f32' | 'bf16' = 'f32'): Promise<Loaded> {
   const dir = tmpDir('lckv-correctness-');
   const ck = makeCheckpoint(dir, spec);
   const ref = loadReference(dir);
-  const model = await loadModel(dir, { threads: THREADS, kvCache: { dtype: kvDtype } });
+  const model = await loadModel(dir, { threads: THREADS, ...EXTRA_LOAD_OPTIONS, kvCache: { dtype: kvDtype } });
   const e = ck.config.eos_token_id;
   const eos: number[] = e === null || e === undefined ? [] : Array.isArray(e) ? e : [e];
   const parameters = Object.values(ck.tensors).reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1), 0);
@@ -410,27 +419,41 @@ describe('eos stopping', function () {
   });
 });
 
-describe('runtime vs reference (default f16 KV cache, tolerance 5e-3)', function () {
+describe('runtime vs reference (16-bit KV caches: f16 default, tolerance 1e-2; bf16, tolerance 5e-2)', function () {
   for (const c of [CASES[1], CASES[6]]) {
     describe(c.name, function () {
-      let L: Loaded;
-      before(async () => {
-        L = await setup({ seed: 31, ...c.spec }, 'f16');
-        assert.equal(L.model.info.kvDtype, 'f16');
-        assert.equal(L.model.info.kvBytesPerToken, L.model.info.cachedLayers.length * 2 * L.ref.nKv * L.ref.headDim * 2);
+      it('default KV dtype is f16 and kvBytesPerToken counts 2-byte entries', async function () {
+        const dir = tmpDir('lckv-correctness-');
+        try {
+          makeCheckpoint(dir, { seed: 31, ...c.spec });
+          const model = await loadModel(dir, { threads: THREADS, ...EXTRA_LOAD_OPTIONS });
+          const ref = loadReference(dir);
+          assert.equal(model.info.kvDtype, 'f16');
+          assert.equal(model.info.kvBytesPerToken, model.info.cachedLayers.length * 2 * ref.nKv * ref.headDim * 2);
+          await model.dispose();
+        } finally {
+          removeDir(dir);
+        }
       });
-      after(() => teardown(L));
 
-      it('logits, sequential and iterative', async function () {
-        const toks = prompt(12, L.ref.vocab, 55);
-        assertClose(await L.model.logits(toks, { prefill: 'sequential' }), referenceLogits(L.ref, toks, { mode: 'sequential' }), F16_KV_TOL, 'sequential');
-        assertClose(
-          await L.model.logits(toks, { prefill: 'iterative', passes: 3 }),
-          referenceLogits(L.ref, toks, { mode: 'iterative', passes: 3 }),
-          F16_KV_TOL,
-          'iterative',
-        );
-      });
+      for (const [kv, tol] of [['f16', F16_KV_TOL], ['bf16', BF16_KV_TOL]] as const) {
+        it(`${kv} KV: logits, sequential and iterative (3 passes)`, async function () {
+          const L = await setup({ seed: 31, ...c.spec }, kv);
+          try {
+            assert.equal(L.model.info.kvDtype, kv);
+            const toks = prompt(12, L.ref.vocab, 55);
+            assertClose(await L.model.logits(toks, { prefill: 'sequential' }), referenceLogits(L.ref, toks, { mode: 'sequential' }), tol, 'sequential');
+            assertClose(
+              await L.model.logits(toks, { prefill: 'iterative', passes: 3 }),
+              referenceLogits(L.ref, toks, { mode: 'iterative', passes: 3 }),
+              tol,
+              'iterative',
+            );
+          } finally {
+            await teardown(L);
+          }
+        });
+      }
     });
   }
 });
