@@ -17,10 +17,13 @@ function bad(message: string): never {
   throw new LckvError('INVALID_CONFIG', `config.json: ${message}`);
 }
 
+const INT32_MAX = 2 ** 31 - 1;
+
 function int(raw: RawConfig, key: string, fallback?: number, min = 1): number {
   const v = raw[key] ?? fallback;
   if (v === undefined) bad(`${key} is required`);
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) bad(`${key} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > INT32_MAX)
+    bad(`${key} must be an integer in [${min}, ${INT32_MAX}], got ${JSON.stringify(v)}`);
   return v;
 }
 

@@ -10,6 +10,7 @@ import { native, type NativeModel, type NativeSequence } from './native';
 import {
   checkGenerateOptions,
   checkNumber,
+  checkOptionsObject,
   checkPrefill,
   checkTokens,
   type GenerateOptions,
@@ -102,7 +103,8 @@ export class Model {
    * Perplexity of a text (tokenized with special tokens) or of token ids: exp of the mean
    * negative log-likelihood of each next token, scored in independent windows of `context`.
    */
-  async perplexity(input: string | readonly number[], options: PerplexityOptions = {}): Promise<number> {
+  async perplexity(input: string | readonly number[], options?: PerplexityOptions): Promise<number> {
+    options = checkOptionsObject(options);
     const ids = typeof input === 'string' ? this.tokenize(input) : checkTokens(input, this.parsed.native.vocabSize);
     const context = checkNumber('context', options.context, 2, this.parsed.native.maxPositions, true) ?? this.parsed.native.maxPositions;
     if (ids.length < 2) throw new LckvError('INVALID_ARGUMENT', 'perplexity needs at least two tokens');
@@ -122,7 +124,7 @@ export class Model {
   }
 
   /** Generates a continuation of `prompt` (text, or token ids). */
-  async generate(prompt: string | readonly number[], options: GenerateOptions = {}): Promise<GenerateResult> {
+  async generate(prompt: string | readonly number[], options?: GenerateOptions): Promise<GenerateResult> {
     const run = this.generation(prompt, options);
     for (;;) {
       const step = await run.next();
@@ -131,7 +133,7 @@ export class Model {
   }
 
   /** Streams the continuation piece by piece; `break` or the AbortSignal stops generation. */
-  async *stream(prompt: string | readonly number[], options: GenerateOptions = {}): AsyncGenerator<StreamPiece, GenerateResult> {
+  async *stream(prompt: string | readonly number[], options?: GenerateOptions): AsyncGenerator<StreamPiece, GenerateResult> {
     return yield* this.generation(prompt, options);
   }
 
@@ -143,8 +145,9 @@ export class Model {
     this.handle.dispose();
   }
 
-  private async *generation(prompt: string | readonly number[], options: GenerateOptions): AsyncGenerator<StreamPiece, GenerateResult> {
-    checkGenerateOptions(options);
+  private async *generation(prompt: string | readonly number[], opts?: GenerateOptions): AsyncGenerator<StreamPiece, GenerateResult> {
+    checkGenerateOptions(opts);
+    const options: GenerateOptions = checkOptionsObject(opts);
     const ids = typeof prompt === 'string' ? this.tokenize(prompt) : this.checkPrompt(prompt);
     if (ids.length === 0) throw new LckvError('INVALID_ARGUMENT', 'the prompt is empty');
     this.checkContext(ids.length);
@@ -210,8 +213,8 @@ export class Model {
     }
   }
 
+  /** Called with the queue held: work queued before dispose() still runs to completion. */
   private newSequence(): NativeSequence {
-    this.checkAlive();
     try {
       return new (native().NativeSequence)(this.handle);
     } catch (err) {
@@ -308,12 +311,13 @@ async function generationDefaults(dir: string, parsed: ParsedConfig) {
 }
 
 /** Loads a Hugging Face-format Llama or LCKV checkpoint directory (default: the bundled model). */
-export async function loadModel(dir: string = DEFAULT_MODEL_DIR, options: LoadOptions = {}): Promise<Model> {
+export async function loadModel(dir: string = DEFAULT_MODEL_DIR, options?: LoadOptions): Promise<Model> {
   if (typeof dir !== 'string') throw new LckvError('INVALID_ARGUMENT', 'dir must be a string');
-  if (typeof options !== 'object' || options === null) throw new LckvError('INVALID_ARGUMENT', 'options must be an object');
+  options = checkOptionsObject(options);
   const threads = checkNumber('threads', options.threads, 1, 1024, true) ?? Math.max(1, os.availableParallelism());
+  if (options.kvCache !== undefined) checkOptionsObject(options.kvCache);
   const kvDtype = options.kvCache?.dtype ?? 'f16';
-  if (!['f16', 'f32', 'bf16'].includes(kvDtype)) throw new LckvError('INVALID_ARGUMENT', `kvCache.dtype must be 'f16', 'f32' or 'bf16'`);
+  if (!(['f16', 'f32', 'bf16'] as unknown[]).includes(kvDtype)) throw new LckvError('INVALID_ARGUMENT', `kvCache.dtype must be 'f16', 'f32' or 'bf16'`);
   const raw = await readConfig(dir);
   const parsed = parseConfig(raw);
   const weights = await readCheckpoint(dir);

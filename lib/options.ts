@@ -48,17 +48,26 @@ export function checkNumber(name: string, v: unknown, min: number, max: number, 
   return v;
 }
 
+const PREFILL_MODES: readonly PrefillMode[] = ['auto', 'iterative', 'sequential'];
+
+/** Options must be a plain object or undefined. */
+export function checkOptionsObject<T extends object>(o: T | undefined): T | Record<string, never> {
+  if (o === undefined) return {};
+  if (typeof o !== 'object' || o === null || Array.isArray(o)) fail('options must be an object');
+  return o;
+}
+
+/** The native prefill mode (its index in PREFILL_MODES) and passes (0 = the config's). */
 export function checkPrefill(opts: PrefillOptions | undefined): { mode: number; passes: number } {
-  const o = opts ?? {};
-  if (typeof o !== 'object') fail('options must be an object');
-  const modes: Record<string, number> = { auto: 0, iterative: 1, sequential: 2 };
-  if (o.prefill !== undefined && !(o.prefill in modes)) fail(`prefill must be 'auto', 'iterative' or 'sequential', got ${String(o.prefill)}`);
+  const o: PrefillOptions = checkOptionsObject(opts);
+  const mode = PREFILL_MODES.indexOf(o.prefill ?? 'auto');
+  if (mode < 0) fail(`prefill must be 'auto', 'iterative' or 'sequential', got ${String(o.prefill)}`);
   const passes = checkNumber('passes', o.passes, 1, 1_000_000, true) ?? 0;
-  return { mode: modes[o.prefill ?? 'auto'], passes };
+  return { mode, passes };
 }
 
 export function checkGenerateOptions(o: GenerateOptions | undefined): void {
-  const opts = o ?? {};
+  const opts: GenerateOptions = checkOptionsObject(o);
   checkPrefill(opts);
   checkNumber('maxTokens', opts.maxTokens, 0, 1e9, true);
   checkNumber('temperature', opts.temperature, 0, 100);
