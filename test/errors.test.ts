@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { LckvError, loadModel, type Model } from '../lib';
 import { makeCheckpoint, type CheckpointSpec, type TensorSpec, writeSafetensors } from './fixtures';
 import { expectLckvError, readJson, TINY, TmpDirs, writeJson } from './helpers/robustness';
+import { tinyTokenizerJson, writeTinyTokenizer } from './helpers/tokenizer';
 
 const tmp = new TmpDirs();
 after(() => tmp.removeAll());
@@ -611,6 +612,79 @@ describe('errors: use after dispose', function () {
     await disposed;
     assert.equal(r.tokens.length, 8);
     await expectLckvError(() => m.logits(IDS), 'DISPOSED');
+  });
+});
+
+describe('errors: tokenizer', function () {
+  it('a tokenizer.json that is not JSON is INVALID_TOKENIZER', async () => {
+    const { dir } = tiny();
+    fs.writeFileSync(path.join(dir, 'tokenizer.json'), '{"model": {"type": "BPE", ');
+    await expectLckvError(() => loadModel(dir), 'INVALID_TOKENIZER');
+  });
+
+  it('a tokenizer.json with an unknown pre-tokenizer type is INVALID_TOKENIZER', async () => {
+    const { dir } = tiny();
+    const json = tinyTokenizerJson();
+    json.pre_tokenizer = { type: 'NoSuchPreTokenizer' };
+    writeJson(path.join(dir, 'tokenizer.json'), json);
+    await expectLckvError(() => loadModel(dir), 'INVALID_TOKENIZER');
+  });
+
+  it('a tokenizer_config.json that is not JSON is INVALID_TOKENIZER', async () => {
+    const { dir } = tiny();
+    writeTinyTokenizer(dir);
+    fs.writeFileSync(path.join(dir, 'tokenizer_config.json'), '{"bos_token": ');
+    await expectLckvError(() => loadModel(dir), 'INVALID_TOKENIZER');
+  });
+
+  describe('on a checkpoint with a tokenizer', function () {
+    let model: Model;
+    before(async () => {
+      const { dir } = tiny({ extraConfig: { eos_token_id: null } });
+      writeTinyTokenizer(dir);
+      model = await loadModel(dir, { threads: 1 });
+    });
+    after(() => model?.dispose());
+
+    it('tokenize and detokenize round-trip', () => {
+      const ids = model.tokenize('The cat.');
+      assert.equal(ids[0], 1, 'starts with <s>');
+      assert.equal(model.detokenize(ids), 'The cat.');
+    });
+
+    it('detokenize with an out-of-range id is TOKEN_OUT_OF_RANGE', async () => {
+      await expectLckvError(() => model.detokenize([1, 32]), 'TOKEN_OUT_OF_RANGE');
+    });
+
+    it('a text prompt generates text', async () => {
+      const r = await model.generate('The', { maxTokens: 4, temperature: 0 });
+      assert.equal(r.tokens.length, 4);
+      assert.equal(typeof r.text, 'string');
+      assert.equal(r.finishReason, 'length');
+    });
+
+    it('a token-id prompt generates text', async () => {
+      const r = await model.generate([1, 4, 5], { maxTokens: 4, temperature: 0 });
+      assert.equal(r.tokens.length, 4);
+      assert.equal(r.text, model.detokenize(r.tokens));
+    });
+
+    it('a text prompt longer than the context is CONTEXT_OVERFLOW', async () => {
+      await expectLckvError(() => model.generate('a'.repeat(200), { maxTokens: 1 }), 'CONTEXT_OVERFLOW');
+    });
+
+    it('tokenize with a non-string is INVALID_ARGUMENT', async () => {
+      await expectLckvError(() => model.tokenize(42 as never), 'INVALID_ARGUMENT');
+    });
+
+    it('tokenize after dispose is DISPOSED', async () => {
+      const { dir } = tiny();
+      writeTinyTokenizer(dir);
+      const m = await loadModel(dir, { threads: 1 });
+      await m.dispose();
+      await expectLckvError(() => m.tokenize('The'), 'DISPOSED');
+      await expectLckvError(() => m.generate('The'), 'DISPOSED');
+    });
   });
 });
 
