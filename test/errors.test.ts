@@ -4,7 +4,7 @@
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { LckvError, loadModel, type Model } from '../lib';
 import { makeCheckpoint, type CheckpointSpec, type TensorSpec, writeSafetensors } from './fixtures';
 import { expectLckvError, readJson, TINY, TmpDirs, writeJson } from './helpers/robustness';
@@ -526,6 +526,59 @@ describe('errors: inputs on a loaded model', function () {
     const r = await model.generate(IDS, { maxTokens: 5, temperature: 0 });
     assert.equal(r.finishReason, 'length');
     assert.equal(r.tokens.length, 5);
+  });
+});
+
+describe('errors: no unbounded work', function () {
+  this.timeout(60_000);
+
+  /** Runs a TypeScript snippet in a child process, SIGKILLed after timeoutMs (a hang cannot block this process). */
+  function runChild(code: string, timeoutMs: number): Promise<{ ok: boolean; output: string; ms: number }> {
+    const script = path.join(tmp.make(), 'child.ts');
+    fs.writeFileSync(script, code);
+    const started = Date.now();
+    return new Promise((resolve) => {
+      execFile(process.execPath, ['--require', require.resolve('tsx/cjs'), script], { timeout: timeoutMs, killSignal: 'SIGKILL' }, (err, stdout, stderr) =>
+        resolve({ ok: !err, output: `${stdout}${stderr}${err ? `\n${err.message}` : ''}`, ms: Date.now() - started }),
+      );
+    });
+  }
+
+  it('iterative prefill with forward_passes 2^31-1 in config.json finishes (passes beyond the prompt length change nothing)', async () => {
+    // Pass k makes positions < k exact (ARCHITECTURE §4), so n passes over n tokens are
+    // already token-by-token exact and further passes recompute the same values.
+    const { dir } = tiny({ layerTypes: '1_1', forwardPasses: 2 ** 31 - 1, backwardPasses: 0 });
+    const lib = JSON.stringify(path.resolve(__dirname, '..', 'lib'));
+    const r = await runChild(
+      `import { loadModel } from ${lib};
+(async () => {
+  const m = await loadModel(${JSON.stringify(dir)}, { threads: 1 });
+  const a = await m.logits([1, 2, 3, 4], { prefill: 'iterative' });
+  const b = await m.logits([1, 2, 3, 4], { prefill: 'sequential' });
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff = Math.max(diff, Math.abs(a[i] - b[i]));
+  console.log('max diff', diff);
+  if (!(diff < 1e-3)) process.exit(2);
+})().catch((e) => { console.error(e); process.exit(1); });
+`,
+      20_000,
+    );
+    assert.ok(r.ok, `did not finish in 20 s (${r.ms} ms): ${r.output}`);
+  });
+
+  it('an explicit passes: 1000000 on a 4-token prompt finishes quickly', async () => {
+    const { dir } = tiny({ layerTypes: '1_1' });
+    const lib = JSON.stringify(path.resolve(__dirname, '..', 'lib'));
+    const r = await runChild(
+      `import { loadModel } from ${lib};
+(async () => {
+  const m = await loadModel(${JSON.stringify(dir)}, { threads: 1 });
+  await m.logits([1, 2, 3, 4], { prefill: 'iterative', passes: 1000000 });
+})().catch((e) => { console.error(e); process.exit(1); });
+`,
+      10_000,
+    );
+    assert.ok(r.ok, `did not finish in 10 s (${r.ms} ms): ${r.output}`);
   });
 });
 
