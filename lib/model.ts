@@ -58,7 +58,10 @@ export class Model {
   /** Shape, layer plan and KV figures of the loaded model. */
   readonly info: ModelInfo;
   private disposed = false;
+  /** The tail of the chain of native passes. */
   private queue: Promise<unknown> = Promise.resolve();
+  /** generate/logits/perplexity calls in flight: dispose() lets them finish. */
+  private readonly active = new Set<Promise<unknown>>();
 
   /** @internal use loadModel() */
   constructor(
@@ -88,15 +91,7 @@ export class Model {
   /** Logits of every position of `tokens`, row-major [tokens.length, vocabSize]. */
   async logits(tokens: readonly number[], options?: PrefillOptions): Promise<Float32Array> {
     const ids = this.checkPrompt(tokens);
-    const prefill = checkPrefill(options);
-    return this.exclusive(async () => {
-      const seq = this.newSequence();
-      try {
-        return await this.run(seq, ids, prefill, true);
-      } finally {
-        seq.release();
-      }
-    });
+    return this.track(this.allLogits(ids, checkPrefill(options)));
   }
 
   /**
@@ -104,17 +99,23 @@ export class Model {
    * negative log-likelihood of each next token, scored in independent windows of `context`.
    */
   async perplexity(input: string | readonly number[], options?: PerplexityOptions): Promise<number> {
-    options = checkOptionsObject(options);
+    this.checkAlive();
+    const opts: PerplexityOptions = checkOptionsObject(options);
     const ids = typeof input === 'string' ? this.tokenize(input) : checkTokens(input, this.parsed.native.vocabSize);
-    const context = checkNumber('context', options.context, 2, this.parsed.native.maxPositions, true) ?? this.parsed.native.maxPositions;
+    const context = checkNumber('context', opts.context, 2, this.parsed.native.maxPositions, true) ?? this.parsed.native.maxPositions;
+    const prefill = checkPrefill(opts);
     if (ids.length < 2) throw new LckvError('INVALID_ARGUMENT', 'perplexity needs at least two tokens');
+    return this.track(this.scoreWindows(ids, context, prefill));
+  }
+
+  private async scoreWindows(ids: number[], context: number, prefill: { mode: number; passes: number }): Promise<number> {
+    const v = this.parsed.native.vocabSize;
     let nll = 0;
     let count = 0;
     for (let start = 0; start < ids.length - 1; start += context) {
       const window = ids.slice(start, start + context);
       if (window.length < 2) break;
-      const logits = await this.logits(window, options);
-      const v = this.parsed.native.vocabSize;
+      const logits = await this.allLogits(window, prefill);
       for (let i = 0; i + 1 < window.length; i++) {
         nll += negLogProb(logits.subarray(i * v, (i + 1) * v), window[i + 1]);
         count++;
@@ -123,12 +124,35 @@ export class Model {
     return Math.exp(nll / count);
   }
 
+  private async allLogits(ids: readonly number[], prefill: { mode: number; passes: number }): Promise<Float32Array> {
+    const seq = this.newSequence();
+    try {
+      return await this.run(seq, ids, prefill, true);
+    } finally {
+      seq.release();
+    }
+  }
+
   /** Generates a continuation of `prompt` (text, or token ids). */
   async generate(prompt: string | readonly number[], options?: GenerateOptions): Promise<GenerateResult> {
     const run = this.generation(prompt, options);
-    for (;;) {
-      const step = await run.next();
-      if (step.done) return step.value;
+    return this.track(
+      (async () => {
+        for (;;) {
+          const step = await run.next();
+          if (step.done) return step.value;
+        }
+      })(),
+    );
+  }
+
+  /** Registers work that dispose() must let finish. */
+  private async track<T>(work: Promise<T>): Promise<T> {
+    this.active.add(work);
+    try {
+      return await work;
+    } finally {
+      this.active.delete(work);
     }
   }
 
@@ -137,10 +161,14 @@ export class Model {
     return yield* this.generation(prompt, options);
   }
 
-  /** Frees the model's memory once running work is done; later calls reject with DISPOSED. */
+  /**
+   * Later calls reject with DISPOSED; `generate` and `logits` calls made before finish first.
+   * A stream started before keeps its own reference and frees it when it ends.
+   */
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
+    await Promise.allSettled([...this.active]);
     await this.queue.catch(() => undefined);
     this.handle.dispose();
   }
@@ -155,15 +183,18 @@ export class Model {
     const settings = this.settings(options);
     const maxTokens = options.maxTokens ?? this.defaults.maxTokens;
     const stops = options.stop === undefined ? [] : typeof options.stop === 'string' ? [options.stop] : [...options.stop];
-    const release = await this.acquire();
     const seq = this.newSequence();
+    const onAbort = () => seq.cancel();
+    options.signal?.addEventListener('abort', onAbort);
     const tokens: number[] = [];
     const filter = new StopStringFilter(stops);
     const decoder = this.tokenizer ? new IncrementalDecoder((t) => this.tokenizer!.decode(t, { skip_special_tokens: true })) : undefined;
     const rng = new Rng(settings.seed);
     let finishReason: FinishReason = 'length';
+    const step = (input: readonly number[], p: { mode: number; passes: number }) =>
+      options.signal?.aborted ? undefined : this.run(seq, input, p, false).catch(abortedAsUndefined);
     try {
-      let logits = options.signal?.aborted ? undefined : await this.run(seq, ids, prefill, false);
+      let logits = await step(ids, prefill);
       while (logits && tokens.length < maxTokens) {
         const token = sampleToken(logits, settings, [...ids, ...tokens], rng);
         tokens.push(token);
@@ -177,8 +208,7 @@ export class Model {
           break;
         }
         if (last) break;
-        if (options.signal?.aborted) break;
-        logits = await this.run(seq, [token], PREFILL_DEFAULT, false);
+        logits = await step([token], PREFILL_DEFAULT);
       }
       if (options.signal?.aborted && finishReason !== 'stop') finishReason = 'abort';
       return {
@@ -188,8 +218,8 @@ export class Model {
         usage: { promptTokens: ids.length, completionTokens: tokens.length, totalTokens: ids.length + tokens.length },
       };
     } finally {
+      options.signal?.removeEventListener('abort', onAbort);
       seq.release();
-      release();
     }
   }
 
@@ -205,39 +235,24 @@ export class Model {
     };
   }
 
-  private async run(seq: NativeSequence, ids: readonly number[], prefill: { mode: number; passes: number }, all: boolean) {
-    try {
-      return await seq.run(Int32Array.from(ids), prefill.mode, prefill.passes, all);
-    } catch (err) {
+  /**
+   * One native forward pass. Passes run one at a time in call order, so concurrent
+   * generations interleave token by token (the engine's activations are shared).
+   */
+  private run(seq: NativeSequence, ids: readonly number[], prefill: { mode: number; passes: number }, all: boolean) {
+    const result = this.queue.then(() => seq.run(Int32Array.from(ids), prefill.mode, prefill.passes, all));
+    this.queue = result.catch(() => undefined);
+    return result.catch((err) => {
       throw fromNative(err);
-    }
+    });
   }
 
-  /** Called with the queue held: work queued before dispose() still runs to completion. */
+  /** Entry points check for dispose; work they started may still create sequences. */
   private newSequence(): NativeSequence {
     try {
       return new (native().NativeSequence)(this.handle);
     } catch (err) {
       throw fromNative(err);
-    }
-  }
-
-  /** Work on one model runs one call at a time, in call order. */
-  private acquire(): Promise<() => void> {
-    this.checkAlive();
-    let release!: () => void;
-    const done = new Promise<void>((resolve) => (release = resolve));
-    const ready = this.queue.then(() => release);
-    this.queue = this.queue.then(() => done);
-    return ready;
-  }
-
-  private async exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const release = await this.acquire();
-    try {
-      return await fn();
-    } finally {
-      release();
     }
   }
 
@@ -262,6 +277,11 @@ export class Model {
     if (!this.tokenizer) throw new LckvError('NO_TOKENIZER', 'this checkpoint has no tokenizer.json; pass token ids instead of text');
     return this.tokenizer;
   }
+}
+
+function abortedAsUndefined(err: unknown): undefined {
+  if (err instanceof LckvError && err.code === 'ABORTED') return undefined;
+  throw err;
 }
 
 function negLogProb(row: Float32Array, target: number): number {

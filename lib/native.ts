@@ -47,6 +47,7 @@ export interface NativeSequence {
   readonly length: number;
   run(tokens: Int32Array, mode: number, passes: number, allLogits: boolean): Promise<Float32Array>;
   release(): void;
+  cancel(): void;
 }
 
 export interface NativeAddon {

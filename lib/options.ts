@@ -41,10 +41,17 @@ function fail(message: string): never {
   throw new LckvError('INVALID_ARGUMENT', message);
 }
 
+/** A short description of any value for an error message (never throws). */
+export function describe(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint' || v == null) return String(v);
+  return Array.isArray(v) ? 'an array' : `a value of type ${typeof v}`;
+}
+
 export function checkNumber(name: string, v: unknown, min: number, max: number, integer = false): number | undefined {
   if (v === undefined) return undefined;
   if (typeof v !== 'number' || Number.isNaN(v) || v < min || v > max || (integer && !Number.isInteger(v)))
-    fail(`${name} must be ${integer ? 'an integer' : 'a number'} in [${min}, ${max}], got ${String(v)}`);
+    fail(`${name} must be ${integer ? 'an integer' : 'a number'} in [${min}, ${max}], got ${describe(v)}`);
   return v;
 }
 
@@ -61,7 +68,7 @@ export function checkOptionsObject<T extends object>(o: T | undefined): T | Reco
 export function checkPrefill(opts: PrefillOptions | undefined): { mode: number; passes: number } {
   const o: PrefillOptions = checkOptionsObject(opts);
   const mode = PREFILL_MODES.indexOf(o.prefill ?? 'auto');
-  if (mode < 0) fail(`prefill must be 'auto', 'iterative' or 'sequential', got ${String(o.prefill)}`);
+  if (mode < 0) fail(`prefill must be 'auto', 'iterative' or 'sequential', got ${describe(o.prefill)}`);
   const passes = checkNumber('passes', o.passes, 1, 1_000_000, true) ?? 0;
   return { mode, passes };
 }
@@ -86,7 +93,7 @@ export function checkTokens(tokens: unknown, vocabSize: number): number[] {
   if (!Array.isArray(tokens) && !ArrayBuffer.isView(tokens)) fail('tokens must be an array of token ids');
   const list = Array.from(tokens as ArrayLike<number>);
   for (const t of list) {
-    if (typeof t !== 'number' || !Number.isInteger(t)) fail(`token ids must be integers, got ${String(t)}`);
+    if (typeof t !== 'number' || !Number.isInteger(t)) fail(`token ids must be integers, got ${describe(t)}`);
     if (t < 0 || t >= vocabSize) throw new LckvError('TOKEN_OUT_OF_RANGE', `token id ${t} is outside [0, ${vocabSize})`);
   }
   return list;

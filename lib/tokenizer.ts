@@ -42,11 +42,15 @@ export class IncrementalDecoder {
 
   push(id: number): string {
     this.ids.push(id);
-    const prefix = this.decode(this.ids.slice(this.prefixOffset, this.readOffset));
-    const full = this.decode(this.ids.slice(this.prefixOffset));
+    const prefix = this.text(this.prefixOffset, this.readOffset);
+    const full = this.text(this.prefixOffset, this.ids.length);
     if (full.length <= prefix.length || full.endsWith('\uFFFD')) return '';
     this.prefixOffset = this.readOffset;
     this.readOffset = this.ids.length;
     return full.slice(prefix.length);
+  }
+
+  private text(begin: number, end: number): string {
+    return begin < end ? this.decode(this.ids.slice(begin, end)) : '';
   }
 }

@@ -2,6 +2,7 @@
 // Heavy work runs in AsyncWorkers on libuv's pool, never on the JavaScript thread.
 #include <napi.h>
 
+#include <atomic>
 #include <memory>
 
 #include "addon/convert.h"
@@ -88,14 +89,15 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
 class RunWorker : public Napi::AsyncWorker {
  public:
   RunWorker(Napi::Env env, std::shared_ptr<Engine> engine, std::shared_ptr<SequenceKv> seq, std::vector<int32_t> tokens,
-            RunRequest req, std::shared_ptr<bool> busy)
+            RunRequest req, std::shared_ptr<bool> busy, std::shared_ptr<std::atomic<bool>> cancel)
       : Napi::AsyncWorker(env),
         deferred_(Napi::Promise::Deferred::New(env)),
         engine_(std::move(engine)),
         seq_(std::move(seq)),
         tokens_(std::move(tokens)),
         req_(req),
-        busy_(std::move(busy)) {}
+        busy_(std::move(busy)),
+        cancel_(std::move(cancel)) {}
 
   Napi::Promise promise() { return deferred_.Promise(); }
 
@@ -132,6 +134,7 @@ class RunWorker : public Napi::AsyncWorker {
   std::vector<int32_t> tokens_;
   RunRequest req_;
   std::shared_ptr<bool> busy_;
+  std::shared_ptr<std::atomic<bool>> cancel_;  // kept alive while the request runs
   std::vector<float> logits_;
   std::string code_ = "INTERNAL";
 };
@@ -141,6 +144,7 @@ class NativeSequence : public Napi::ObjectWrap<NativeSequence> {
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "NativeSequence",
                        {InstanceMethod("run", &NativeSequence::Run), InstanceMethod("release", &NativeSequence::Release),
+                        InstanceMethod("cancel", &NativeSequence::Cancel),
                         InstanceAccessor<&NativeSequence::Length>("length")});
   }
 
@@ -166,8 +170,10 @@ class NativeSequence : public Napi::ObjectWrap<NativeSequence> {
     req.mode = mode == 1 ? PrefillMode::Iterative : mode == 2 ? PrefillMode::Sequential : PrefillMode::Auto;
     req.passes = info[2].As<Napi::Number>().Int32Value();
     req.all_logits = info[3].ToBoolean().Value();
+    req.cancel = cancel_.get();
+    cancel_->store(false);
     *busy_ = true;
-    auto* worker = new RunWorker(env, engine_, seq_, std::move(tokens), req, busy_);
+    auto* worker = new RunWorker(env, engine_, seq_, std::move(tokens), req, busy_, cancel_);
     Napi::Promise promise = worker->promise();
     worker->Queue();
     return promise;
@@ -175,6 +181,12 @@ class NativeSequence : public Napi::ObjectWrap<NativeSequence> {
 
   Napi::Value Length(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), seq_ ? double(seq_->length()) : 0.0);
+  }
+
+  // Stops the running request at its next layer; it rejects with ABORTED.
+  Napi::Value Cancel(const Napi::CallbackInfo& info) {
+    cancel_->store(true);
+    return info.Env().Undefined();
   }
 
   // Frees the K/V now instead of at garbage collection (a running worker keeps its own reference).
@@ -186,6 +198,7 @@ class NativeSequence : public Napi::ObjectWrap<NativeSequence> {
   std::shared_ptr<Engine> engine_;
   std::shared_ptr<SequenceKv> seq_;
   std::shared_ptr<bool> busy_ = std::make_shared<bool>(false);
+  std::shared_ptr<std::atomic<bool>> cancel_ = std::make_shared<std::atomic<bool>>(false);
 };
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {

@@ -72,8 +72,15 @@ void Engine::run_layer(SequenceKv& seq, int32_t layer, int64_t pos0, int64_t n) 
   add_inplace(x, act_.proj.data(), n * d);
 }
 
+void Engine::check_cancel() const {
+  if (cancel_ && cancel_->load(std::memory_order_relaxed)) throw Error("ABORTED", "the request was aborted");
+}
+
 void Engine::run_layers(SequenceKv& seq, int32_t begin, int32_t end, int64_t pos0, int64_t n) {
-  for (int32_t layer = begin; layer < end; ++layer) run_layer(seq, layer, pos0, n);
+  for (int32_t layer = begin; layer < end; ++layer) {
+    check_cancel();
+    run_layer(seq, layer, pos0, n);
+  }
 }
 
 // The paper's prefill: a cyclic group starts from zero K/V for the new positions and is
@@ -106,6 +113,7 @@ std::vector<float> Engine::logits(const float* hidden, int64_t rows) {
 
 std::vector<float> Engine::run(SequenceKv& seq, const RunRequest& req) {
   std::lock_guard<std::mutex> lock(mutex_);
+  cancel_ = req.cancel;
   const int64_t n = req.n, pos0 = seq.length(), d = cfg_.hidden_size;
   if (n <= 0) throw Error("INVALID_ARGUMENT", "at least one token is required");
   for (int64_t i = 0; i < n; ++i)
@@ -130,7 +138,8 @@ std::vector<float> Engine::run(SequenceKv& seq, const RunRequest& req) {
     act_.ensure(cfg_, n);
     embed(req.tokens, n);
     const int32_t passes = req.passes > 0 ? req.passes : std::max(1, cfg_.forward_passes + cfg_.backward_passes);
-    prefill_iterative(seq, pos0, n, passes);
+    // Pass k makes positions < k exact, so passes beyond n recompute identical values.
+    prefill_iterative(seq, pos0, n, int32_t(std::min<int64_t>(passes, n)));
     final_hidden.assign(act_.x.begin(), act_.x.begin() + n * d);
   }
   seq.set_length(pos0 + n);

@@ -2,6 +2,7 @@
 // plan gives (ordinary segments once, cyclic groups iteratively or token by token),
 // final norm and lm_head. One Engine per loaded model; calls are serialized.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -26,6 +27,7 @@ struct RunRequest {
   PrefillMode mode = PrefillMode::Auto;
   int32_t passes = 0;       // iterative passes; 0 = forward_passes + backward_passes
   bool all_logits = false;  // logits of every position, else of the last only
+  const std::atomic<bool>* cancel = nullptr;  // set from another thread to stop at the next layer
 };
 
 class Engine {
@@ -52,6 +54,7 @@ class Engine {
 
   void embed(const int32_t* tokens, int64_t n);
   void run_layers(SequenceKv& seq, int32_t begin, int32_t end, int64_t pos0, int64_t n);
+  void check_cancel() const;
   void run_layer(SequenceKv& seq, int32_t layer, int64_t pos0, int64_t n);
   void prefill_iterative(SequenceKv& seq, int64_t pos0, int64_t n, int32_t passes);
   std::vector<float> logits(const float* hidden, int64_t rows);
@@ -64,6 +67,7 @@ class Engine {
   std::vector<double> inv_freq_;  // [head_dim / 2]
   ThreadPool pool_;
   Activations act_;
+  const std::atomic<bool>* cancel_ = nullptr;  // of the running request
   std::mutex mutex_;
 };
 

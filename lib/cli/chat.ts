@@ -1,0 +1,210 @@
+import * as readline from 'node:readline';
+import { LckvError } from '../errors';
+import type { Model } from '../model';
+import { loadChatTemplate, type ChatMessage, type ChatTemplate } from '../server/chat-template';
+import {
+  MODEL_FLAGS,
+  MODEL_USAGE,
+  SAMPLING_FLAGS,
+  SAMPLING_USAGE,
+  UsageError,
+  modelArgs,
+  openModel,
+  out,
+  parse,
+  samplingArgs,
+  watchStdout,
+  type Command,
+} from './common';
+import type { GenerateOptions } from '../options';
+
+const COMMANDS_HELP = `  /reset    forget the conversation (the system prompt stays)
+  /exit     leave (also Ctrl-D, or Ctrl-C twice at the prompt)
+  /help     this list`;
+
+export const chat: Command = {
+  name: 'chat',
+  summary: 'chat [--model DIR] [--system TEXT] [options]      interactive chat in the terminal',
+  usage: `Usage: lckv chat [--model DIR] [--system TEXT] [options]
+
+Chats with the model in the terminal, using the checkpoint's chat template
+(tokenizer_config.json "chat_template" or chat_template.jinja; a plain "User:/Assistant:"
+template when it has none). Ctrl-C stops the current reply; Ctrl-C at an empty prompt
+twice, Ctrl-D or /exit leaves. When stdin is not a terminal, every input line is one user
+message and each reply is printed on its own line.
+
+In the chat:
+${COMMANDS_HELP}
+
+Options:
+${MODEL_USAGE}
+  --system TEXT               system prompt
+${SAMPLING_USAGE}
+  -h, --help                  this help`,
+
+  async run(args) {
+    const { values, positionals } = parse(args, { ...MODEL_FLAGS, ...SAMPLING_FLAGS, system: { type: 'string' } });
+    if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}' (type messages at the prompt)`);
+    const options = samplingArgs(values);
+    const load = modelArgs(values);
+    const model = await openModel(load);
+    try {
+      const template = await loadChatTemplate(load.dir);
+      return await new ChatSession(model, template, options, values.system).run();
+    } finally {
+      await model.dispose();
+    }
+  },
+};
+
+class ChatSession {
+  private readonly history: ChatMessage[] = [];
+  private readonly tty = Boolean(process.stdin.isTTY && process.stdout.isTTY);
+  private current: AbortController | undefined;
+  private exitArmed = false;
+  private rl!: readline.Interface;
+
+  constructor(
+    private readonly model: Model,
+    private readonly template: ChatTemplate,
+    private readonly options: GenerateOptions,
+    private readonly system: string | undefined,
+  ) {
+    if (system) this.history.push({ role: 'system', content: system });
+  }
+
+  async run(): Promise<number> {
+    this.rl = readline.createInterface({ input: process.stdin, output: process.stdout, terminal: this.tty, historySize: 100 });
+    this.rl.setPrompt(this.tty ? '> ' : '');
+    const onSigint = () => this.interrupt();
+    // On a terminal readline turns Ctrl-C into its own 'SIGINT'; a real signal can still come (kill -INT).
+    this.rl.on('SIGINT', onSigint);
+    process.on('SIGINT', onSigint);
+    const unwatch = watchStdout(() => {
+      this.current?.abort();
+      this.rl.close();
+    });
+    if (this.tty) {
+      out(`Chatting with the model (${this.template.fromCheckpoint ? 'its chat template' : 'plain User/Assistant template'}). /help lists commands.\n`);
+      this.rl.prompt();
+    }
+    try {
+      for await (const line of this.rl) {
+        this.exitArmed = false;
+        const text = line.trim();
+        if (text === '') {
+          if (this.tty) this.rl.prompt();
+          continue;
+        }
+        if (text.startsWith('/')) {
+          if (!this.command(text)) break;
+        } else await this.reply(line);
+        if (this.tty) this.rl.prompt();
+      }
+    } finally {
+      process.off('SIGINT', onSigint);
+      unwatch();
+      this.current?.abort();
+      this.rl.close();
+    }
+    if (this.tty) out('\n');
+    return 0;
+  }
+
+  /** Ctrl-C: stops the reply in progress; at the prompt, clears the line or (twice) exits. */
+  private interrupt(): void {
+    if (this.current) {
+      this.current.abort();
+      return;
+    }
+    if (!this.tty) {
+      this.rl.close();
+      return;
+    }
+    const rl = this.rl as readline.Interface & { line: string };
+    if (rl.line.length > 0) {
+      rl.write(null, { ctrl: true, name: 'u' });
+      this.exitArmed = false;
+      return;
+    }
+    if (this.exitArmed) {
+      this.rl.close();
+      return;
+    }
+    this.exitArmed = true;
+    out('\n(To exit, press Ctrl-C again, Ctrl-D or type /exit)\n');
+    this.rl.prompt();
+  }
+
+  /** Handles a /command; false means leave. */
+  private command(text: string): boolean {
+    const name = text.split(/\s+/)[0];
+    switch (name) {
+      case '/exit':
+      case '/quit':
+        return false;
+      case '/reset':
+        this.history.splice(this.system ? 1 : 0);
+        out('(conversation cleared)\n');
+        return true;
+      case '/help':
+        out(COMMANDS_HELP + '\n');
+        return true;
+      default:
+        out(`unknown command ${name}; /help lists them\n`);
+        return true;
+    }
+  }
+
+  /** Token ids of the conversation, dropping the oldest turns when it outgrows the context. */
+  private prompt(): number[] | undefined {
+    const context = this.model.info.contextLength;
+    // Leave room for a reply: a quarter of the context (or maxTokens when smaller).
+    const room = Math.min(this.options.maxTokens ?? 256, Math.floor(context / 4));
+    for (;;) {
+      const ids = this.template.tokenize(this.model, this.history);
+      if (ids.length + room <= context) return ids;
+      const first = this.history.findIndex((m) => m.role !== 'system');
+      // The newest message alone is too long: drop it.
+      if (first === this.history.length - 1) {
+        if (ids.length < context) return ids;
+        this.history.pop();
+        return undefined;
+      }
+      this.history.splice(first, 1);
+    }
+  }
+
+  private async reply(line: string): Promise<void> {
+    this.history.push({ role: 'user', content: line });
+    const ids = this.prompt();
+    if (!ids) {
+      process.stderr.write(`(that message is longer than the model's context of ${this.model.info.contextLength} tokens)\n`);
+      return;
+    }
+    const abort = new AbortController();
+    this.current = abort;
+    let reply = '';
+    let failed = false;
+    try {
+      const stop = [...(typeof this.options.stop === 'string' ? [this.options.stop] : this.options.stop ?? []), ...this.template.stop];
+      const stream = this.model.stream(ids, { ...this.options, stop: stop.length ? stop : undefined, signal: abort.signal });
+      for await (const piece of stream) {
+        const text = reply === '' ? piece.text.trimStart() : piece.text;
+        reply += text;
+        out(text);
+      }
+      out(abort.signal.aborted && this.tty ? ' [stopped]\n' : '\n');
+    } catch (err) {
+      failed = true;
+      out('\n');
+      // On a terminal a failed turn is reported and the chat goes on; in a script it ends it.
+      if (!this.tty || !(err instanceof LckvError)) throw err;
+      process.stderr.write(`error: ${err.message} [${err.code}]\n`);
+    } finally {
+      this.current = undefined;
+      if (failed) this.history.pop();
+      else this.history.push({ role: 'assistant', content: reply.trim() });
+    }
+  }
+}

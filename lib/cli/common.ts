@@ -1,0 +1,189 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import * as path from 'node:path';
+import { loadModel, DEFAULT_MODEL_DIR, type Model, type LoadOptions } from '../model';
+import type { GenerateOptions, PrefillMode } from '../options';
+import { spinner } from './progress';
+
+/** Exit codes scripts can trust. */
+export const EXIT_OK = 0;
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
+
+/** A mistake in the command line: exit code 2 and the command's usage. */
+export class UsageError extends Error {}
+
+/** A failure worth a one-line message and exit code 1 (no stack). */
+export class CliFailure extends Error {}
+
+/** One `lckv <name>` command. */
+export interface Command {
+  name: string;
+  /** One line for `lckv --help`. */
+  summary: string;
+  /** Full text for `lckv <name> --help`. */
+  usage: string;
+  /** Runs the command; resolves to the exit code (default 0). */
+  run(args: string[]): Promise<number | void>;
+}
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+/** True when the arguments ask for help (before any `--`). */
+export function wantsHelp(args: readonly string[]): boolean {
+  for (const a of args) {
+    if (a === '--') return false;
+    if (a === '--help' || a === '-h') return true;
+  }
+  return false;
+}
+
+/** node:util parseArgs, with its errors turned into UsageErrors. */
+export function parse<O extends Options>(
+  args: string[],
+  options: O,
+): ReturnType<typeof parseArgs<{ args: string[]; options: O; allowPositionals: true; strict: true }>> {
+  try {
+    return parseArgs({ args, options, allowPositionals: true, strict: true });
+  } catch (err) {
+    const code = (err as { code?: string }).code ?? '';
+    if (code.startsWith('ERR_PARSE_ARGS')) throw new UsageError((err as Error).message);
+    throw err;
+  }
+}
+
+/** A number flag within [min, max] (integer when asked); undefined when the flag is absent. */
+export function numberFlag(flag: string, value: string | undefined, min: number, max: number, integer = false): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n)) throw new UsageError(`${flag} needs a number, got '${value}'`);
+  if (integer && !Number.isInteger(n)) throw new UsageError(`${flag} needs an integer, got '${value}'`);
+  if (n < min || n > max) throw new UsageError(`${flag} must be between ${min} and ${max}, got ${value}`);
+  return n;
+}
+
+/** A byte count: a plain integer or one with a k/m/g suffix (powers of 1024). */
+export function bytesFlag(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const m = /^\s*(\d+)\s*([kmg]?)i?b?\s*$/i.exec(value);
+  if (!m) throw new UsageError(`${flag} needs a byte count such as 1048576 or 1m, got '${value}'`);
+  const n = Number(m[1]) * 1024 ** ' kmg'.indexOf((m[2] || ' ').toLowerCase());
+  if (!Number.isSafeInteger(n) || n < 1) throw new UsageError(`${flag} must be at least 1 byte, got '${value}'`);
+  return n;
+}
+
+export function choiceFlag<T extends string>(flag: string, value: string | undefined, choices: readonly T[]): T | undefined {
+  if (value === undefined) return undefined;
+  if (!(choices as readonly string[]).includes(value)) throw new UsageError(`${flag} must be one of ${choices.join(', ')}, got '${value}'`);
+  return value as T;
+}
+
+// ---- the model flags every model command takes ----
+
+export const MODEL_FLAGS = {
+  model: { type: 'string' },
+  threads: { type: 'string' },
+  'kv-dtype': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export const MODEL_USAGE = `  --model DIR                 checkpoint directory (default: the bundled model)
+  --threads N                 compute threads (default: all cores)
+  --kv-dtype f16|f32|bf16     storage type of the KV cache (default f16)`;
+
+export interface ModelArgs {
+  dir: string;
+  load: LoadOptions;
+}
+
+export function modelArgs(values: { model?: string; threads?: string; 'kv-dtype'?: string }): ModelArgs {
+  if (values.model !== undefined && values.model.trim() === '') throw new UsageError('--model needs a directory');
+  const threads = numberFlag('--threads', values.threads, 1, 1024, true);
+  const dtype = choiceFlag('--kv-dtype', values['kv-dtype'], ['f16', 'f32', 'bf16'] as const);
+  const load: LoadOptions = {};
+  if (threads !== undefined) load.threads = threads;
+  if (dtype !== undefined) load.kvCache = { dtype };
+  return { dir: path.resolve(values.model ?? DEFAULT_MODEL_DIR), load };
+}
+
+/** Loads the model, with a spinner on stderr when stderr is a terminal. */
+export async function openModel(args: ModelArgs): Promise<Model> {
+  const spin = spinner(`loading ${path.basename(args.dir)}`);
+  try {
+    return await loadModel(args.dir, args.load);
+  } finally {
+    spin.stop();
+  }
+}
+
+// ---- sampling flags (generate, chat) ----
+
+export const SAMPLING_FLAGS = {
+  'max-tokens': { type: 'string' },
+  temperature: { type: 'string' },
+  'top-k': { type: 'string' },
+  'top-p': { type: 'string' },
+  'min-p': { type: 'string' },
+  'repetition-penalty': { type: 'string' },
+  seed: { type: 'string' },
+  stop: { type: 'string', multiple: true },
+  prefill: { type: 'string' },
+  passes: { type: 'string' },
+} as const;
+
+export const SAMPLING_USAGE = `  --max-tokens N              tokens to generate (default 256)
+  --temperature T             0 = greedy (default: generation_config.json's, else 0.8)
+  --top-k K                   keep the K most likely tokens (default 40, 0 = off)
+  --top-p P                   nucleus sampling, 0..1 (default 0.95, 1 = off)
+  --min-p P                   drop tokens below P x the most likely, 0..1 (default 0.05)
+  --repetition-penalty R      > 1 discourages repeats (default 1)
+  --seed N                    0..4294967295; same seed and options, same output
+  --stop S                    stop before S (repeatable)
+  --prefill auto|iterative|sequential
+                              how the prompt is prefilled (default auto)
+  --passes N                  passes of the iterative prefill (default m+b of the config)`;
+
+type SamplingValues = { [K in keyof typeof SAMPLING_FLAGS]?: K extends 'stop' ? string[] : string };
+
+export function samplingArgs(v: SamplingValues): GenerateOptions {
+  const o: GenerateOptions = {
+    maxTokens: numberFlag('--max-tokens', v['max-tokens'], 0, 1e9, true),
+    temperature: numberFlag('--temperature', v.temperature, 0, 100),
+    topK: numberFlag('--top-k', v['top-k'], 0, 1e9, true),
+    topP: numberFlag('--top-p', v['top-p'], 0, 1),
+    minP: numberFlag('--min-p', v['min-p'], 0, 1),
+    repetitionPenalty: numberFlag('--repetition-penalty', v['repetition-penalty'], Number.MIN_VALUE, 100),
+    seed: numberFlag('--seed', v.seed, 0, 2 ** 32 - 1, true),
+    prefill: choiceFlag<PrefillMode>('--prefill', v.prefill, ['auto', 'iterative', 'sequential']),
+    passes: numberFlag('--passes', v.passes, 1, 1_000_000, true),
+  };
+  if (v.stop !== undefined) {
+    if (v.stop.some((s) => s.length === 0)) throw new UsageError('--stop needs a non-empty string');
+    o.stop = v.stop;
+  }
+  for (const k of Object.keys(o) as (keyof GenerateOptions)[]) if (o[k] === undefined) delete o[k];
+  return o;
+}
+
+export async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/**
+ * Watches stdout for a closed pipe (`lckv generate ... | head`): calls `onClosed` instead of
+ * letting EPIPE crash the process. Returns a function that stops watching.
+ */
+export function watchStdout(onClosed: () => void): () => void {
+  const onError = (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') onClosed();
+    else throw err;
+  };
+  process.stdout.on('error', onError);
+  return () => process.stdout.off('error', onError);
+}
+
+/** Writes to stdout unless the pipe is gone. */
+export function out(text: string): void {
+  if (!process.stdout.destroyed && !process.stdout.writableEnded) process.stdout.write(text);
+}

@@ -1,0 +1,69 @@
+import {
+  MODEL_FLAGS,
+  MODEL_USAGE,
+  SAMPLING_FLAGS,
+  SAMPLING_USAGE,
+  UsageError,
+  modelArgs,
+  openModel,
+  out,
+  parse,
+  readStdin,
+  samplingArgs,
+  watchStdout,
+  type Command,
+} from './common';
+
+export const generate: Command = {
+  name: 'generate',
+  summary: 'generate [--model DIR] [options] "prompt"   continue a prompt (stdin when no prompt)',
+  usage: `Usage: lckv generate [--model DIR] [options] "prompt"
+
+Streams the prompt and its continuation to stdout. Reads the prompt from stdin when none
+is given. Ctrl-C stops generation (what was generated so far stays printed).
+
+Options:
+${MODEL_USAGE}
+${SAMPLING_USAGE}
+  --no-echo                   print only the continuation, not the prompt
+  --json                      print one JSON object { text, tokens, finishReason, usage } at the end
+  -h, --help                  this help
+
+Examples:
+  lckv generate --temperature 0 --max-tokens 40 "The jury said"
+  echo "It was a cold morning" | lckv generate --seed 7`,
+
+  async run(args) {
+    const { values, positionals } = parse(args, {
+      ...MODEL_FLAGS,
+      ...SAMPLING_FLAGS,
+      'no-echo': { type: 'boolean' },
+      json: { type: 'boolean' },
+    });
+    const options = samplingArgs(values);
+    const load = modelArgs(values);
+    const prompt = positionals.length > 0 ? positionals.join(' ') : process.stdin.isTTY ? '' : await readStdin();
+    if (prompt.length === 0) throw new UsageError('no prompt given (as an argument or on stdin)');
+
+    const model = await openModel(load);
+    const abort = new AbortController();
+    const onSigint = () => abort.abort();
+    process.once('SIGINT', onSigint);
+    const unwatch = watchStdout(() => abort.abort());
+    try {
+      const ids = model.tokenize(prompt);
+      if (values.json) {
+        const r = await model.generate(ids, { ...options, signal: abort.signal });
+        out(JSON.stringify({ text: r.text, tokens: r.tokens, finishReason: r.finishReason, usage: r.usage }) + '\n');
+        return;
+      }
+      if (!values['no-echo']) out(prompt);
+      for await (const piece of model.stream(ids, { ...options, signal: abort.signal })) out(piece.text);
+      out('\n');
+    } finally {
+      process.off('SIGINT', onSigint);
+      unwatch();
+      await model.dispose();
+    }
+  },
+};

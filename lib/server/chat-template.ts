@@ -1,0 +1,129 @@
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { Template } from '@huggingface/jinja';
+import { LckvError } from '../errors';
+import type { Model } from '../model';
+
+/** One turn of a conversation. `developer` is treated as `system`. */
+export interface ChatMessage {
+  role: 'system' | 'developer' | 'user' | 'assistant' | 'tool' | (string & {});
+  content: string;
+}
+
+/**
+ * Used when a checkpoint has no chat template: plain "User:" / "Assistant:" turns, the
+ * system prompt first. The tokenizer adds its own special tokens (e.g. <s>) around it.
+ */
+export const FALLBACK_CHAT_TEMPLATE =
+  "{% for message in messages %}" +
+  "{% if message['role'] == 'system' %}{{ message['content'] + '\\n\\n' }}" +
+  "{% elif message['role'] == 'user' %}{{ 'User: ' + message['content'] + '\\n' }}" +
+  "{% else %}{{ 'Assistant: ' + message['content'] + '\\n' }}{% endif %}" +
+  "{% endfor %}" +
+  "{% if add_generation_prompt %}{{ 'Assistant:' }}{% endif %}";
+
+/** Special-token strings a template may use (bos_token, eos_token, ...). */
+export type SpecialTokens = Record<string, string>;
+
+/**
+ * A checkpoint's chat template (tokenizer_config.json `chat_template`, or chat_template.jinja),
+ * rendered with @huggingface/jinja the way transformers' apply_chat_template does.
+ */
+export class ChatTemplate {
+  /** The Jinja source. */
+  readonly source: string;
+  /** True when the checkpoint ships its own template; false for FALLBACK_CHAT_TEMPLATE. */
+  readonly fromCheckpoint: boolean;
+  /**
+   * Stop strings a reply should end at besides the eos token. The fallback template stops
+   * where the model starts writing the user's next turn.
+   */
+  readonly stop: string[];
+  private readonly template: Template;
+
+  constructor(source: string | undefined, private readonly specialTokens: SpecialTokens = {}) {
+    this.fromCheckpoint = typeof source === 'string' && source.length > 0;
+    this.source = this.fromCheckpoint ? (source as string) : FALLBACK_CHAT_TEMPLATE;
+    this.stop = this.fromCheckpoint ? [] : ['\nUser:'];
+    try {
+      this.template = new Template(this.source);
+    } catch (err) {
+      throw new LckvError('INVALID_TOKENIZER', `the chat template cannot be parsed: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /** The prompt text for `messages`, ending with the assistant's cue unless told otherwise. */
+  render(messages: readonly ChatMessage[], options: { addGenerationPrompt?: boolean } = {}): string {
+    if (!Array.isArray(messages)) throw new LckvError('INVALID_ARGUMENT', 'messages must be an array');
+    const list = messages.map((m, i) => {
+      if (typeof m !== 'object' || m === null || typeof m.role !== 'string' || typeof m.content !== 'string')
+        throw new LckvError('INVALID_ARGUMENT', `messages[${i}] must be { role: string, content: string }`);
+      return { role: m.role === 'developer' ? 'system' : m.role, content: m.content };
+    });
+    try {
+      return this.template.render({
+        ...this.specialTokens,
+        messages: list,
+        add_generation_prompt: options.addGenerationPrompt ?? true,
+      });
+    } catch (err) {
+      throw new LckvError('INVALID_ARGUMENT', `the chat template rejected the messages: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /**
+   * Token ids of the rendered prompt. A checkpoint's template writes its own special tokens
+   * (as apply_chat_template does, nothing is added); the fallback lets the tokenizer add them.
+   */
+  tokenize(model: Model, messages: readonly ChatMessage[], options: { addGenerationPrompt?: boolean } = {}): number[] {
+    return model.tokenize(this.render(messages, options), { addSpecialTokens: !this.fromCheckpoint });
+  }
+}
+
+async function readText(file: string): Promise<string | undefined> {
+  try {
+    return await fs.readFile(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+function tokenString(v: unknown): string | undefined {
+  if (typeof v === 'string') return v;
+  // Older configs write AddedToken objects: { "content": "<s>", ... }.
+  if (typeof v === 'object' && v !== null && typeof (v as { content?: unknown }).content === 'string')
+    return (v as { content: string }).content;
+  return undefined;
+}
+
+/**
+ * Reads the chat template of a checkpoint directory: chat_template.jinja when present, else
+ * tokenizer_config.json's `chat_template` (a string, or a list of named templates, of which
+ * "default" or the first is used), else the fallback template.
+ */
+export async function loadChatTemplate(dir: string): Promise<ChatTemplate> {
+  const configText = await readText(path.join(dir, 'tokenizer_config.json'));
+  let config: Record<string, unknown> = {};
+  if (configText !== undefined) {
+    try {
+      config = JSON.parse(configText);
+    } catch (err) {
+      throw new LckvError('INVALID_TOKENIZER', 'tokenizer_config.json is not valid JSON', { cause: err });
+    }
+  }
+  const special: SpecialTokens = {};
+  for (const key of ['bos_token', 'eos_token', 'unk_token', 'pad_token']) {
+    const s = tokenString(config[key]);
+    if (s !== undefined) special[key] = s;
+  }
+  let source = await readText(path.join(dir, 'chat_template.jinja'));
+  if (source === undefined) {
+    const t = config.chat_template;
+    if (typeof t === 'string') source = t;
+    else if (Array.isArray(t)) {
+      const named = t.filter((e) => typeof e?.template === 'string') as { name?: string; template: string }[];
+      source = (named.find((e) => e.name === 'default') ?? named[0])?.template;
+    }
+  }
+  return new ChatTemplate(source, special);
+}
