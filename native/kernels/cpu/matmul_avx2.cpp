@@ -1,4 +1,4 @@
-// AVX2 + FMA + F16C matmul: tiles of up to 4 x rows by 2 weight rows (8 accumulators,
+// AVX2 + FMA + F16C matmul: tiles of up to 2 x rows by 4 weight rows (8 accumulators,
 // within the 16 ymm registers), weights widened to f32 as they are loaded. Compiled for
 // AVX2 whatever the build's baseline; only called when isa_detect() found the instructions.
 #include "kernels/cpu/matmul.h"
@@ -62,8 +62,6 @@ template <DType T, int NW>
 void rows_for_x_tile(float* y, int64_t y_stride, const float* x, int64_t nx, const void* w, int64_t cols,
                      int64_t r) {
   switch (nx) {
-    case 4: tile<T, 4, NW>(y, y_stride, x, w, cols, r); break;
-    case 3: tile<T, 3, NW>(y, y_stride, x, w, cols, r); break;
     case 2: tile<T, 2, NW>(y, y_stride, x, w, cols, r); break;
     default: tile<T, 1, NW>(y, y_stride, x, w, cols, r); break;
   }
@@ -75,12 +73,12 @@ void rows(float* y, const float* x, int64_t n, const WeightView& w, int64_t r0, 
   for (int64_t i0 = 0; i0 < n; i0 += kXChunk) {
     const int64_t i1 = i0 + kXChunk < n ? i0 + kXChunk : n;
     int64_t r = r0;
-    for (; r + 2 <= r1; r += 2)
-      for (int64_t i = i0; i < i1; i += 4)
-        rows_for_x_tile<T, 2>(y + i * w.rows, w.rows, x + i * w.cols, i1 - i < 4 ? i1 - i : 4, w.data, w.cols, r);
+    for (; r + 4 <= r1; r += 4)
+      for (int64_t i = i0; i < i1; i += 2)
+        rows_for_x_tile<T, 4>(y + i * w.rows, w.rows, x + i * w.cols, i1 - i < 2 ? i1 - i : 2, w.data, w.cols, r);
     for (; r < r1; ++r)
-      for (int64_t i = i0; i < i1; i += 4)
-        rows_for_x_tile<T, 1>(y + i * w.rows, w.rows, x + i * w.cols, i1 - i < 4 ? i1 - i : 4, w.data, w.cols, r);
+      for (int64_t i = i0; i < i1; i += 2)
+        rows_for_x_tile<T, 1>(y + i * w.rows, w.rows, x + i * w.cols, i1 - i < 2 ? i1 - i : 2, w.data, w.cols, r);
   }
 }
 
