@@ -1,0 +1,200 @@
+// The real `lckv` command line, run as a child process (lib/cli.ts through tsx, the same
+// code tsc compiles to dist/cli.js), on a tiny random checkpoint with the bundled tokenizer.
+
+import { strict as assert } from 'node:assert';
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { loadModel, type Model } from '../lib';
+import { loadChatTemplate, type ChatMessage } from '../lib/server';
+import { makeCheckpoint, removeDir, tmpDir } from './fixtures';
+
+const ROOT = path.join(__dirname, '..');
+const CLI = path.join(ROOT, 'lib', 'cli.ts');
+const TOKENIZER_DIR = path.join(ROOT, 'models', 'lckv-brown');
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `lckv ...args` to completion. */
+function lckv(args: string[], input?: string): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--require', require.resolve('tsx/cjs'), CLI, ...args], {
+      cwd: ROOT,
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, LCKV_API_KEY: '' },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(input ?? '');
+  });
+}
+
+/** A tiny LCKV checkpoint (layers 1, 2 read layer 3's KV) with the bundled tokenizer. */
+function textCheckpoint(): string {
+  const dir = tmpDir('lckv-cli-');
+  const tok = JSON.parse(fs.readFileSync(path.join(TOKENIZER_DIR, 'tokenizer.json'), 'utf8'));
+  const ids = [...Object.values(tok.model.vocab as Record<string, number>), ...tok.added_tokens.map((t: { id: number }) => t.id)];
+  makeCheckpoint(dir, { vocabSize: Math.max(...ids) + 1, numLayers: 4, layerTypes: '0_3_3_3', maxPositionEmbeddings: 256 });
+  for (const f of ['tokenizer.json', 'tokenizer_config.json']) fs.copyFileSync(path.join(TOKENIZER_DIR, f), path.join(dir, f));
+  return dir;
+}
+
+describe('cli (lckv)', function () {
+  let dir: string;
+  let model: Model;
+
+  before(async function () {
+    if (!fs.existsSync(path.join(TOKENIZER_DIR, 'tokenizer.json'))) this.skip();
+    dir = textCheckpoint();
+    model = await loadModel(dir);
+  });
+
+  after(async () => {
+    await model?.dispose();
+    if (dir) removeDir(dir);
+  });
+
+  it('generate: --seed/--temperature 0 output is deterministic and equals model.generate', async () => {
+    const args = ['generate', '--model', dir, '--seed', '5', '--temperature', '0', '--max-tokens', '12', 'The jury said'];
+    const [a, b] = await Promise.all([lckv(args), lckv(args)]);
+    assert.equal(a.code, 0, a.stderr);
+    assert.equal(a.stdout, b.stdout);
+    const direct = await model.generate('The jury said', { seed: 5, temperature: 0, maxTokens: 12 });
+    assert.equal(a.stdout, 'The jury said' + direct.text + '\n');
+  });
+
+  it('generate: reads the prompt from stdin; --json and --no-echo', async () => {
+    const [fromStdin, json, bare] = await Promise.all([
+      lckv(['generate', '--model', dir, '--temperature', '0', '--max-tokens', '8'], 'It was a cold morning'),
+      lckv(['generate', '--model', dir, '--temperature', '0', '--max-tokens', '8', '--json', 'It was a cold morning']),
+      lckv(['generate', '--model', dir, '--temperature', '0', '--max-tokens', '8', '--no-echo', 'It was a cold morning']),
+    ]);
+    const direct = await model.generate('It was a cold morning', { temperature: 0, maxTokens: 8 });
+    assert.equal(fromStdin.code, 0, fromStdin.stderr);
+    assert.equal(fromStdin.stdout, 'It was a cold morning' + direct.text + '\n');
+    assert.equal(json.code, 0, json.stderr);
+    assert.deepEqual(JSON.parse(json.stdout), { text: direct.text, tokens: direct.tokens, finishReason: direct.finishReason, usage: direct.usage });
+    assert.equal(bare.stdout, direct.text + '\n');
+  });
+
+  it('info: shape, layer plan and the cached layers', async () => {
+    const [text, json] = await Promise.all([lckv(['info', '--model', dir]), lckv(['info', '--model', dir, '--json'])]);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /4 layers, hidden 64/);
+    assert.match(text.stdout, /layer {2}2 <- KV of layer {2}3 {3}\[attends up, diagonal masked\]/);
+    assert.match(text.stdout, /2 of 4 layers cached \(0, 3\)/);
+    assert.equal(json.code, 0, json.stderr);
+    assert.deepEqual(JSON.parse(json.stdout).cachedLayers, [0, 3]);
+  });
+
+  it('perplexity: scores a file and reports tokens and time', async () => {
+    const file = path.join(dir, 'text.txt');
+    const text = 'The Fulton County Grand Jury said Friday an investigation of recent primary elections produced no evidence.\n'.repeat(4);
+    fs.writeFileSync(file, text);
+    const [plain, json] = await Promise.all([
+      lckv(['perplexity', '--model', dir, '--context', '64', file]),
+      lckv(['perplexity', '--model', dir, '--context', '64', '--json', file]),
+    ]);
+    assert.equal(plain.code, 0, plain.stderr);
+    const ids = model.tokenize(text);
+    const expected = await model.perplexity(ids, { context: 64 });
+    const m = /^perplexity {2}([\d.]+)\ntokens {6}(\d+) \((\d+) windows of up to 64\)\ntime {8}[\d.]+ s/.exec(plain.stdout);
+    assert.ok(m, plain.stdout);
+    assert.equal(m[1], expected.toFixed(4));
+    assert.equal(Number(m[2]), ids.length);
+    assert.equal(Number(m[3]), Math.ceil((ids.length - 1) / 64));
+    const j = JSON.parse(json.stdout);
+    assert.equal(j.perplexity, expected);
+    assert.equal(j.tokens, ids.length);
+  });
+
+  it('chat: one reply per stdin line through the chat template, with history', async () => {
+    const r = await lckv(['chat', '--model', dir, '--temperature', '0', '--max-tokens', '6'], 'Hello there\nHow are you?\n');
+    assert.equal(r.code, 0, r.stderr);
+    // The same conversation through the API: template, stop strings, trimmed replies.
+    const template = await loadChatTemplate(dir);
+    const history: ChatMessage[] = [];
+    let expected = '';
+    for (const line of ['Hello there', 'How are you?']) {
+      history.push({ role: 'user', content: line });
+      const ids = template.tokenize(model, history);
+      const reply = (await model.generate(ids, { temperature: 0, maxTokens: 6, stop: template.stop.length ? template.stop : undefined })).text;
+      expected += reply.trimStart() + '\n';
+      history.push({ role: 'assistant', content: reply.trim() });
+    }
+    assert.equal(r.stdout, expected);
+  });
+
+  it('serve: listens, answers /health, and stops on SIGINT with exit code 0', async () => {
+    const child = spawn(process.execPath, ['--require', require.resolve('tsx/cjs'), CLI, 'serve', '--model', dir, '--port', '0'], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    const url = await new Promise<string>((resolve, reject) => {
+      child.stderr.setEncoding('utf8').on('data', (d: string) => {
+        stderr += d;
+        const m = /(http:\/\/127\.0\.0\.1:\d+)\/v1/.exec(stderr);
+        if (m) resolve(m[1]);
+      });
+      child.on('exit', () => reject(new Error(`serve exited early: ${stderr}`)));
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      const health = await fetch(`${url}/health`);
+      assert.equal(health.status, 200);
+      const models = (await (await fetch(`${url}/v1/models`)).json()) as { data: { id: string }[] };
+      assert.equal(models.data[0].id, path.basename(dir));
+    } finally {
+      child.kill('SIGINT');
+    }
+    assert.equal(await exited, 0, stderr);
+  });
+
+  it('--help on every command exits 0; usage errors exit 2; runtime failures exit 1', async () => {
+    const helps = await Promise.all([
+      lckv(['--help']),
+      lckv(['help', 'chat']),
+      ...['generate', 'chat', 'info', 'perplexity', 'serve'].map((c) => lckv([c, '--help'])),
+    ]);
+    for (const h of helps) {
+      assert.equal(h.code, 0, h.stderr);
+      assert.match(h.stdout, /^Usage: lckv/);
+    }
+    const usage = await Promise.all([
+      lckv([]),
+      lckv(['frobnicate']),
+      lckv(['generate', '--model', dir, '--temperature', 'hot', 'x']),
+      lckv(['generate', '--model', dir, '--top-p', '2', 'x']),
+      lckv(['generate', '--model', dir, '--max-tokens', '1.5', 'x']),
+      lckv(['generate', '--model', dir, '--prefill', 'sideways', 'x']),
+      lckv(['generate', '--model', dir, '--bogus', 'x']),
+      lckv(['generate', '--model', dir]),
+      lckv(['perplexity', '--model', dir]),
+      lckv(['perplexity', '--model', dir, '--context', '1', 'f']),
+      lckv(['serve', '--model', dir, '--port', '70000']),
+      lckv(['serve', '--model', dir, '--max-body', 'lots']),
+      lckv(['info', '--model', dir, 'extra']),
+    ]);
+    for (const u of usage) assert.equal(u.code, 2, `expected exit 2, got ${u.code}: ${u.stderr}`);
+    assert.match(usage[1].stderr, /unknown command 'frobnicate'/);
+    assert.match(usage[2].stderr, /--temperature needs a number/);
+
+    const missing = path.join(dir, 'no-such-model');
+    const failures = await Promise.all([
+      lckv(['generate', '--model', missing, 'x']),
+      lckv(['info', '--model', missing]),
+      lckv(['perplexity', '--model', dir, path.join(dir, 'no-such-file.txt')]),
+    ]);
+    for (const f of failures) assert.equal(f.code, 1, `expected exit 1, got ${f.code}: ${f.stderr}`);
+    assert.match(failures[0].stderr, /no-such-model/);
+  });
+});
