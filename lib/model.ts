@@ -188,7 +188,7 @@ export class Model {
     options.signal?.addEventListener('abort', onAbort);
     const tokens: number[] = [];
     const filter = new StopStringFilter(stops);
-    const decoder = this.tokenizer ? new IncrementalDecoder((t) => this.tokenizer!.decode(t, { skip_special_tokens: true })) : undefined;
+    const decoder = this.tokenizer ? new IncrementalDecoder((t) => this.tokenizer!.decode(t, { skip_special_tokens: true }), ids.slice(-4)) : undefined;
     const rng = new Rng(settings.seed);
     let finishReason: FinishReason = 'length';
     const step = (input: readonly number[], p: { mode: number; passes: number }) =>

@@ -34,11 +34,21 @@ export async function loadTokenizer(dir: string): Promise<{ tokenizer?: Tokenize
  * a piece is released only once its decoding no longer ends in a replacement character.
  */
 export class IncrementalDecoder {
-  private ids: number[] = [];
+  private ids: number[];
   private prefixOffset = 0;
-  private readOffset = 0;
+  private readOffset: number;
 
-  constructor(private readonly decode: (ids: number[]) => string) {}
+  /**
+   * `context`: the last few prompt ids. Decoding the first tokens after them keeps what a
+   * decoder drops at the start of a text (e.g. the leading space of "▁word").
+   */
+  constructor(
+    private readonly decode: (ids: number[]) => string,
+    context: readonly number[] = [],
+  ) {
+    this.ids = [...context];
+    this.readOffset = context.length;
+  }
 
   push(id: number): string {
     this.ids.push(id);
