@@ -4,3 +4,5 @@ export type { GenerateOptions, PrefillOptions, PrefillMode } from './options';
 export type { ModelInfo, LayerInfo, PlanStepInfo } from './info';
 export { LckvError } from './errors';
 export type { LckvErrorCode } from './errors';
+export { createServer, ChatTemplate, loadChatTemplate } from './server';
+export type { ServerOptions, ChatMessage } from './server';
