@@ -26,7 +26,7 @@ def main():
     ap.add_argument("--layer-types", default="0_6_6_6_6_6_6_7")
     ap.add_argument("--m", type=int, default=2, help="forward_passes (no grad)")
     ap.add_argument("--b", type=int, default=1, help="backward_passes (with grad)")
-    ap.add_argument("--tokens", type=int, default=614_400, help="training token budget")
+    ap.add_argument("--tokens", type=int, default=1_228_800, help="training token budget")
     ap.add_argument("--context", type=int, default=256)
     ap.add_argument("--hidden", type=int, default=128)
     ap.add_argument("--intermediate", type=int, default=352)
