@@ -11,7 +11,6 @@
         "native/kernels/cpu/isa.cpp",
         "native/kernels/cpu/matmul.cpp",
         "native/kernels/cpu/matmul_avx2.cpp",
-        "native/kernels/cpu/matmul_avx512.cpp",
         "native/kernels/cpu/ops.cpp",
         "native/kernels/cpu/thread_pool.cpp",
         "native/model/layer_plan.cpp",

@@ -47,7 +47,7 @@ export interface ModelInfo {
   slidingWindow: number;
   /** Whether a tokenizer.json was found (else the model works on token ids only). */
   hasTokenizer: boolean;
-  /** CPU instruction-set path the kernels run ('avx512' or 'generic'). */
+  /** CPU instruction-set path the kernels run ('avx2' or 'generic'). */
   isa: string;
   threads: number;
 }

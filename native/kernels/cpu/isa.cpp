@@ -17,16 +17,6 @@ bool cpu_has_avx2() {
 #endif
 }
 
-bool cpu_has_avx512() {
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-  __builtin_cpu_init();
-  return cpu_has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-         __builtin_cpu_supports("avx512vl");
-#else
-  return false;
-#endif
-}
-
 std::atomic<int>& active_slot() {
   static std::atomic<int> slot{int(isa_detect())};
   return slot;
@@ -34,7 +24,7 @@ std::atomic<int>& active_slot() {
 
 }  // namespace
 
-const char* isa_name(Isa isa) { return isa == Isa::Avx512 ? "avx512" : isa == Isa::Avx2 ? "avx2" : "generic"; }
+const char* isa_name(Isa isa) { return isa == Isa::Avx2 ? "avx2" : "generic"; }
 
 Isa isa_detect() {
   const std::vector<Isa> paths = isa_available();
@@ -48,7 +38,6 @@ Isa isa_detect() {
 std::vector<Isa> isa_available() {
   std::vector<Isa> out{Isa::Generic};
   if (cpu_has_avx2()) out.push_back(Isa::Avx2);
-  if (cpu_has_avx512()) out.push_back(Isa::Avx512);
   return out;
 }
 

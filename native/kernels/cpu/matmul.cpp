@@ -12,7 +12,7 @@ constexpr int64_t kRowAlign = 16;  // keep each thread's slice of w rows a multi
 
 void matmul(float* y, const float* x, int64_t n, const WeightView& w, ThreadPool& pool) {
   const Isa isa = isa_active();
-  auto rows_fn = isa == Isa::Avx512 ? matmul_rows_avx512 : isa == Isa::Avx2 ? matmul_rows_avx2 : matmul_rows_generic;
+  auto rows_fn = isa == Isa::Avx2 ? matmul_rows_avx2 : matmul_rows_generic;
   const int64_t tiles = (w.rows + kRowAlign - 1) / kRowAlign;
   pool.run([&](int32_t tid, int32_t n_threads) {
     int64_t t0, t1;

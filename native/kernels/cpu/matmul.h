@@ -17,6 +17,5 @@ void matmul_reference(float* y, const float* x, int64_t n, const WeightView& w);
 // Per-ISA row kernels: compute columns [r0, r1) of y for all n rows of x.
 void matmul_rows_generic(float* y, const float* x, int64_t n, const WeightView& w, int64_t r0, int64_t r1);
 void matmul_rows_avx2(float* y, const float* x, int64_t n, const WeightView& w, int64_t r0, int64_t r1);
-void matmul_rows_avx512(float* y, const float* x, int64_t n, const WeightView& w, int64_t r0, int64_t r1);
 
 }  // namespace lckv
