@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { LckvError } from './errors';
 import { DEFAULT_MODEL_DIR } from './model';
+import { bench } from './cli/bench';
 import { chat } from './cli/chat';
 import { CliFailure, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, wantsHelp, type Command } from './cli/common';
 import { generate } from './cli/generate';
@@ -10,7 +11,7 @@ import { info } from './cli/info';
 import { perplexity } from './cli/perplexity';
 import { serve } from './cli/serve';
 
-const COMMANDS: Command[] = [generate, chat, info, perplexity, serve];
+const COMMANDS: Command[] = [generate, chat, info, perplexity, serve, bench];
 
 function mainUsage(): string {
   return `Usage: lckv <command> [options]

@@ -18,7 +18,8 @@ export interface BenchOptions {
 
 export interface BenchRow extends CaseResult {
   model: string;
-  dtype: WeightDtype;
+  /** Weight dtype of a random model, or 'as stored' for a given checkpoint. */
+  dtype: WeightDtype | 'as stored';
 }
 
 /** The module-loader flags of this process (tsx when run from source), nothing else: never --eval. */

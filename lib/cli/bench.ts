@@ -1,0 +1,68 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { formatModelTable, runModelBench, type BenchRow } from '../bench';
+import { measureCase } from '../bench/measure';
+import { BENCH_SHAPE, type WeightDtype } from '../bench/random-checkpoint';
+import { DEFAULT_MODEL_DIR } from '../model';
+import { UsageError, numberFlag, out, parse, type Command } from './common';
+
+const DTYPES: readonly WeightDtype[] = ['F32', 'F16', 'BF16'];
+
+/** A smaller random shape for a quick look (--small). */
+const SMALL_SHAPE = { ...BENCH_SHAPE, hiddenSize: 256, intermediateSize: 704, numLayers: 6, numHeads: 4, numKvHeads: 2, vocabSize: 4096 };
+
+export const bench: Command = {
+  name: 'bench',
+  summary: 'bench [--model DIR | --dtypes F16,...]                prefill/decode speed and memory, as a table',
+  usage: `Usage: lckv bench [--model DIR] [options]
+
+Without --model: random ~127M-parameter models (hidden 768, 12 layers, vocab 32000), a
+standard Llama and its LCKV twin (warmup layers), for each weight dtype, each measured in
+a fresh process. With --model: that checkpoint (--model bundled: the bundled model).
+Prints prefill tokens/s, decode tokens/s, p50/p90 per-token latency and peak RSS.
+
+Options:
+  --model DIR                 measure this checkpoint instead of random models
+  --dtypes LIST               weight dtypes of the random models (default F32,F16,BF16)
+  --small                     a ~6M-parameter random shape instead (quick)
+  --prompt-tokens N           prefill prompt length (default 512)
+  --decode-tokens N           tokens decoded per repeat (default 64)
+  --repeats N                 repeats; medians are reported (default 3)
+  --threads N                 compute threads (default: all cores)
+  -h, --help                  this help`,
+
+  async run(args) {
+    const { values, positionals } = parse(args, {
+      model: { type: 'string' },
+      dtypes: { type: 'string' },
+      small: { type: 'boolean' },
+      'prompt-tokens': { type: 'string' },
+      'decode-tokens': { type: 'string' },
+      repeats: { type: 'string' },
+      threads: { type: 'string' },
+    });
+    if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
+    const dtypes = values.dtypes?.split(',').map((d) => d.trim().toUpperCase());
+    if (dtypes && !dtypes.every((d): d is WeightDtype => (DTYPES as string[]).includes(d)))
+      throw new UsageError(`--dtypes takes a list of ${DTYPES.join(', ')}`);
+    const common = {
+      promptTokens: numberFlag('--prompt-tokens', values['prompt-tokens'], 1, 1 << 20, true) ?? 512,
+      decodeTokens: numberFlag('--decode-tokens', values['decode-tokens'], 2, 1 << 20, true) ?? 64,
+      repeats: numberFlag('--repeats', values.repeats, 1, 1000, true) ?? 3,
+      threads: numberFlag('--threads', values.threads, 1, 1024, true),
+    };
+    let rows: BenchRow[];
+    if (values.model !== undefined) {
+      const dir = values.model === 'bundled' ? DEFAULT_MODEL_DIR : values.model;
+      const weightBytes = fs
+        .readdirSync(dir)
+        .filter((f) => f.endsWith('.safetensors'))
+        .reduce((sum, f) => sum + fs.statSync(path.join(dir, f)).size, 0);
+      const result = await measureCase({ dir, ...common }, weightBytes);
+      rows = [{ model: path.basename(dir), dtype: 'as stored', ...result }];
+    } else {
+      rows = runModelBench({ ...common, dtypes, shape: values.small ? SMALL_SHAPE : undefined, log: (l) => process.stderr.write(`${l}\n`) });
+    }
+    out(formatModelTable(rows) + '\n');
+  },
+};
