@@ -159,11 +159,21 @@ describe('cli (lckv)', function () {
     assert.equal(await exited, 0, stderr);
   });
 
+  it('bench: measures a checkpoint and prints the table', async () => {
+    const run = await lckv(['bench', '--model', dir, '--prompt-tokens', '8', '--decode-tokens', '4', '--repeats', '1']);
+    assert.equal(run.code, 0, run.stderr);
+    const [header, , row] = run.stdout.trim().split('\n');
+    assert.match(header, /\| model \| weights \| prefill tok\/s \| decode tok\/s \|/);
+    const cells = row.split('|').map((c) => c.trim());
+    assert.equal(cells[1], path.basename(dir));
+    assert.ok(Number(cells[3]) > 0 && Number(cells[4]) > 0, row);
+  });
+
   it('--help on every command exits 0; usage errors exit 2; runtime failures exit 1', async () => {
     const helps = await Promise.all([
       lckv(['--help']),
       lckv(['help', 'chat']),
-      ...['generate', 'chat', 'info', 'perplexity', 'serve'].map((c) => lckv([c, '--help'])),
+      ...['generate', 'chat', 'info', 'perplexity', 'serve', 'bench'].map((c) => lckv([c, '--help'])),
     ]);
     for (const h of helps) {
       assert.equal(h.code, 0, h.stderr);
@@ -183,6 +193,7 @@ describe('cli (lckv)', function () {
       lckv(['serve', '--model', dir, '--port', '70000']),
       lckv(['serve', '--model', dir, '--max-body', 'lots']),
       lckv(['info', '--model', dir, 'extra']),
+      lckv(['bench', '--dtypes', 'F8']),
     ]);
     for (const u of usage) assert.equal(u.code, 2, `expected exit 2, got ${u.code}: ${u.stderr}`);
     assert.match(usage[1].stderr, /unknown command 'frobnicate'/);
