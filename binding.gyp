@@ -5,7 +5,8 @@
       "sources": [
         "native/addon/addon.cpp",
         "native/addon/convert.cpp",
-        "native/cache/sequence_kv.cpp",
+        "native/cache/kv_pool.cpp",
+        "native/cache/sequence.cpp",
         "native/engine/engine.cpp",
         "native/kernels/cpu/attention.cpp",
         "native/kernels/cpu/isa.cpp",

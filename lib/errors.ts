@@ -15,6 +15,7 @@ export type LckvErrorCode =
   | 'NO_TOKENIZER'
   | 'TOKEN_OUT_OF_RANGE'
   | 'CONTEXT_OVERFLOW'
+  | 'KV_BUDGET_EXCEEDED'
   | 'INVALID_ARGUMENT'
   | 'ABORTED'
   | 'DISPOSED'

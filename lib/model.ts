@@ -6,7 +6,9 @@ import { readCheckpoint } from './checkpoint';
 import { parseConfig, type ParsedConfig, type RawConfig } from './config';
 import { LckvError, fromNative } from './errors';
 import { buildInfo, type ModelInfo } from './info';
-import { native, type NativeModel, type NativeSequence } from './native';
+import { GenerationJob, ScoreJob, type FinishReason, type StreamPiece } from './engine/jobs';
+import { Scheduler, type EngineStats, type PrefillSpec } from './engine/scheduler';
+import { native, type NativeModel } from './native';
 import {
   checkGenerateOptions,
   checkNumber,
@@ -16,9 +18,10 @@ import {
   type GenerateOptions,
   type PrefillOptions,
 } from './options';
-import { Rng, sampleToken, type SamplingSettings } from './sampling';
-import { StopStringFilter } from './stop-strings';
-import { IncrementalDecoder, loadTokenizer } from './tokenizer';
+import type { SamplingSettings } from './sampling';
+import { loadTokenizer } from './tokenizer';
+
+export type { EngineStats, FinishReason, StreamPiece };
 
 export interface LoadOptions {
   /** Compute threads (default: all cores this process may use). */
@@ -26,11 +29,14 @@ export interface LoadOptions {
   kvCache?: {
     /** Storage type of cached keys/values (default 'f16'; computation is always f32). */
     dtype?: 'f16' | 'f32' | 'bf16';
+    /** KV budget in bytes (whole blocks of 16 positions; default 4 x the context, at most 1 GiB, at least one context). */
+    bytes?: number;
+    /** KV budget in positions, rounded up to whole blocks (instead of `bytes`). */
+    tokens?: number;
   };
+  /** Most sequences decoded together in one step (default 32). */
+  maxBatch?: number;
 }
-
-/** Why generation ended: an eos token or stop string, maxTokens or the context, or the AbortSignal. */
-export type FinishReason = 'stop' | 'length' | 'abort';
 
 export interface GenerateResult {
   /** The generated text (prompt and stop string excluded). */
@@ -41,25 +47,17 @@ export interface GenerateResult {
   usage: { promptTokens: number; completionTokens: number; totalTokens: number };
 }
 
-/** One streamed step: the token generated and the text it completed (may be empty). */
-export interface StreamPiece {
-  text: string;
-  token: number;
-}
-
 export interface PerplexityOptions extends PrefillOptions {
   /** Tokens scored per independent window (default: the model's context length). */
   context?: number;
 }
 
-const PREFILL_DEFAULT = { mode: 0, passes: 0 };
-
 export class Model {
   /** Shape, layer plan and KV figures of the loaded model. */
   readonly info: ModelInfo;
   private disposed = false;
-  /** The tail of the chain of native passes. */
-  private queue: Promise<unknown> = Promise.resolve();
+  /** Runs every native pass: admission, prefill, batched decode. */
+  private readonly scheduler: Scheduler;
   /** generate/logits/perplexity calls in flight: dispose() lets them finish. */
   private readonly active = new Set<Promise<unknown>>();
 
@@ -70,8 +68,15 @@ export class Model {
     private readonly tokenizer: Tokenizer | undefined,
     private readonly defaults: Required<Omit<GenerateOptions, 'stop' | 'signal' | 'seed' | 'prefill' | 'passes'>>,
     info: ModelInfo,
+    maxBatch: number,
   ) {
     this.info = info;
+    this.scheduler = new Scheduler(handle, maxBatch);
+  }
+
+  /** Live engine figures: KV blocks in use, sequences running and waiting, preemptions, throughput. */
+  stats(): EngineStats {
+    return this.scheduler.stats();
   }
 
   /** Text -> token ids, with the tokenizer's special tokens (e.g. <s>) unless told otherwise. */
@@ -124,13 +129,10 @@ export class Model {
     return Math.exp(nll / count);
   }
 
-  private async allLogits(ids: readonly number[], prefill: { mode: number; passes: number }): Promise<Float32Array> {
-    const seq = this.newSequence();
-    try {
-      return await this.run(seq, ids, prefill, true);
-    } finally {
-      seq.release();
-    }
+  private async allLogits(ids: readonly number[], prefill: PrefillSpec): Promise<Float32Array> {
+    const job = new ScoreJob(ids, prefill);
+    this.scheduler.submit(job);
+    return job.result;
   }
 
   /** Generates a continuation of `prompt` (text, or token ids). */
@@ -169,7 +171,6 @@ export class Model {
     if (this.disposed) return;
     this.disposed = true;
     await Promise.allSettled([...this.active]);
-    await this.queue.catch(() => undefined);
     this.handle.dispose();
   }
 
@@ -179,47 +180,38 @@ export class Model {
     const ids = typeof prompt === 'string' ? this.tokenize(prompt) : this.checkPrompt(prompt);
     if (ids.length === 0) throw new LckvError('INVALID_ARGUMENT', 'the prompt is empty');
     this.checkContext(ids.length);
-    const prefill = checkPrefill(options);
-    const settings = this.settings(options);
-    const maxTokens = options.maxTokens ?? this.defaults.maxTokens;
-    const stops = options.stop === undefined ? [] : typeof options.stop === 'string' ? [options.stop] : [...options.stop];
-    const seq = this.newSequence();
-    const onAbort = () => seq.cancel();
-    options.signal?.addEventListener('abort', onAbort);
-    const tokens: number[] = [];
-    const filter = new StopStringFilter(stops);
-    const decoder = this.tokenizer ? new IncrementalDecoder((t) => this.tokenizer!.decode(t, { skip_special_tokens: true }), ids.slice(-4)) : undefined;
-    const rng = new Rng(settings.seed);
-    let finishReason: FinishReason = 'length';
-    const step = (input: readonly number[], p: { mode: number; passes: number }) =>
-      options.signal?.aborted ? undefined : this.run(seq, input, p, false).catch(abortedAsUndefined);
+    const job = new GenerationJob(ids, checkPrefill(options), {
+      settings: this.settings(options),
+      maxTokens: options.maxTokens ?? this.defaults.maxTokens,
+      stops: options.stop === undefined ? [] : typeof options.stop === 'string' ? [options.stop] : [...options.stop],
+      eosTokenIds: this.parsed.eosTokenIds,
+      maxPositions: Math.min(this.parsed.native.maxPositions, this.scheduler.capacity),
+      decode: this.tokenizer ? (t) => this.tokenizer!.decode(t, { skip_special_tokens: true }) : undefined,
+    });
+    const onAbort = () => {
+      job.abort();
+      this.scheduler.cancel(job);
+    };
+    if (options.signal?.aborted) job.abort();
+    else {
+      this.scheduler.submit(job);
+      options.signal?.addEventListener('abort', onAbort);
+    }
     try {
-      let logits = await step(ids, prefill);
-      while (logits && tokens.length < maxTokens) {
-        const token = sampleToken(logits, settings, [...ids, ...tokens], rng);
-        tokens.push(token);
-        const isEos = this.parsed.eosTokenIds.includes(token);
-        let text = filter.push(decoder ? decoder.push(token) : '');
-        const last = isEos || filter.stopped || tokens.length >= maxTokens || seq.length + 1 > this.parsed.native.maxPositions;
-        if (last) text += filter.flush();
-        yield { text, token };
-        if (isEos || filter.stopped) {
-          finishReason = 'stop';
-          break;
-        }
-        if (last) break;
-        logits = await step([token], PREFILL_DEFAULT);
+      for (;;) {
+        const piece = await job.next();
+        if (piece === undefined) break;
+        yield piece;
       }
-      if (options.signal?.aborted && finishReason !== 'stop') finishReason = 'abort';
       return {
-        text: filter.value,
-        tokens,
-        finishReason,
-        usage: { promptTokens: ids.length, completionTokens: tokens.length, totalTokens: ids.length + tokens.length },
+        text: job.text,
+        tokens: [...job.generated],
+        finishReason: job.finishReason,
+        usage: { promptTokens: ids.length, completionTokens: job.generated.length, totalTokens: ids.length + job.generated.length },
       };
     } finally {
       options.signal?.removeEventListener('abort', onAbort);
-      seq.release();
+      onAbort();
     }
   }
 
@@ -233,27 +225,6 @@ export class Model {
       repetitionPenalty: o.repetitionPenalty ?? d.repetitionPenalty,
       seed: o.seed ?? Math.floor(Math.random() * 2 ** 32),
     };
-  }
-
-  /**
-   * One native forward pass. Passes run one at a time in call order, so concurrent
-   * generations interleave token by token (the engine's activations are shared).
-   */
-  private run(seq: NativeSequence, ids: readonly number[], prefill: { mode: number; passes: number }, all: boolean) {
-    const result = this.queue.then(() => seq.run(Int32Array.from(ids), prefill.mode, prefill.passes, all));
-    this.queue = result.catch(() => undefined);
-    return result.catch((err) => {
-      throw fromNative(err);
-    });
-  }
-
-  /** Entry points check for dispose; work they started may still create sequences. */
-  private newSequence(): NativeSequence {
-    try {
-      return new (native().NativeSequence)(this.handle);
-    } catch (err) {
-      throw fromNative(err);
-    }
   }
 
   private checkPrompt(tokens: readonly number[]): number[] {
@@ -277,11 +248,6 @@ export class Model {
     if (!this.tokenizer) throw new LckvError('NO_TOKENIZER', 'this checkpoint has no tokenizer.json; pass token ids instead of text');
     return this.tokenizer;
   }
-}
-
-function abortedAsUndefined(err: unknown): undefined {
-  if (err instanceof LckvError && err.code === 'ABORTED') return undefined;
-  throw err;
 }
 
 function negLogProb(row: Float32Array, target: number): number {
@@ -338,6 +304,10 @@ export async function loadModel(dir: string = DEFAULT_MODEL_DIR, options?: LoadO
   if (options.kvCache !== undefined) checkOptionsObject(options.kvCache);
   const kvDtype = options.kvCache?.dtype ?? 'f16';
   if (!(['f16', 'f32', 'bf16'] as unknown[]).includes(kvDtype)) throw new LckvError('INVALID_ARGUMENT', `kvCache.dtype must be 'f16', 'f32' or 'bf16'`);
+  const kvBytes = checkNumber('kvCache.bytes', options.kvCache?.bytes, 1, Number.MAX_SAFE_INTEGER, true) ?? 0;
+  const kvTokens = checkNumber('kvCache.tokens', options.kvCache?.tokens, 1, 2 ** 31 - 1, true) ?? 0;
+  if (kvBytes > 0 && kvTokens > 0) throw new LckvError('INVALID_ARGUMENT', 'give kvCache.bytes or kvCache.tokens, not both');
+  const maxBatch = checkNumber('maxBatch', options.maxBatch, 1, 4096, true) ?? 32;
   const raw = await readConfig(dir);
   const parsed = parseConfig(raw);
   const weights = await readCheckpoint(dir);
@@ -346,7 +316,7 @@ export async function loadModel(dir: string = DEFAULT_MODEL_DIR, options?: LoadO
   const addon = native();
   let handle: NativeModel;
   try {
-    handle = new addon.NativeModel(parsed.native, weights.files, weights.tensors, { threads, kvDtype });
+    handle = new addon.NativeModel(parsed.native, weights.files, weights.tensors, { threads, kvDtype, kvBytes, kvTokens });
   } catch (err) {
     throw fromNative(err);
   }
@@ -357,5 +327,5 @@ export async function loadModel(dir: string = DEFAULT_MODEL_DIR, options?: LoadO
     isa: addon.isa,
     threads,
   });
-  return new Model(handle, parsed, tokenizer, defaults, info);
+  return new Model(handle, parsed, tokenizer, defaults, info, maxBatch);
 }

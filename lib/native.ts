@@ -37,15 +37,30 @@ export interface NativePlan {
   steps: { begin: number; end: number; cyclic: boolean }[];
 }
 
+export interface NativeKvStats {
+  blocksUsed: number;
+  blocksTotal: number;
+  /** Positions per block. */
+  blockTokens: number;
+  bytesTotal: number;
+}
+
 export interface NativeModel {
   plan(): NativePlan;
   parameterCount(): number;
+  /** The KV pool's occupancy (answers after dispose too). */
+  kvStats(): NativeKvStats;
   dispose(): void;
 }
 
 export interface NativeSequence {
+  /** Positions whose K/V are in the cache. */
   readonly length: number;
+  /** KV blocks this sequence holds. */
+  readonly blocks: number;
   run(tokens: Int32Array, mode: number, passes: number, allLogits: boolean): Promise<Float32Array>;
+  /** Frees the sequence's blocks; it restarts at position 0 (preemption). */
+  reset(): void;
   release(): void;
   cancel(): void;
 }
@@ -55,9 +70,11 @@ export interface NativeAddon {
     config: NativeModelConfig,
     files: string[],
     tensors: NativeTensor[],
-    options: { threads: number; kvDtype: string },
+    options: { threads: number; kvDtype: string; kvBytes: number; kvTokens: number },
   ) => NativeModel;
   NativeSequence: new (model: NativeModel) => NativeSequence;
+  /** One new token for each sequence, as one forward pass; logits [sequences, vocab]. */
+  decodeBatch(sequences: NativeSequence[], tokens: Int32Array): Promise<Float32Array>;
   isa: string;
 }
 

@@ -1,4 +1,5 @@
-// N-API glue: NativeModel (owns the Engine) and NativeSequence (owns one sequence's K/V).
+// N-API glue: NativeModel (owns the Engine and its KV pool), NativeSequence (one sequence's
+// block table) and decodeBatch (one token for each of many sequences in one forward pass).
 // Heavy work runs in AsyncWorkers on libuv's pool, never on the JavaScript thread.
 #include <napi.h>
 
@@ -47,10 +48,11 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "NativeModel",
                        {InstanceMethod("plan", &NativeModel::Plan), InstanceMethod("dispose", &NativeModel::Dispose),
-                        InstanceMethod("parameterCount", &NativeModel::ParameterCount)});
+                        InstanceMethod("parameterCount", &NativeModel::ParameterCount),
+                        InstanceMethod("kvStats", &NativeModel::KvStats)});
   }
 
-  // new NativeModel(config, files, tensors, { threads, kvDtype })
+  // new NativeModel(config, files, tensors, { threads, kvDtype, kvBytes, kvTokens } (0: default budget))
   explicit NativeModel(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeModel>(info) {
     guard(info.Env(), [&] {
       if (info.Length() < 4 || !info[0].IsObject() || !info[3].IsObject())
@@ -62,7 +64,10 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       eo.threads = opts.Get("threads").As<Napi::Number>().Int32Value();
       const std::string kv = opts.Get("kvDtype").ToString().Utf8Value();
       eo.kv_dtype = kv == "f32" ? DType::F32 : kv == "bf16" ? DType::BF16 : DType::F16;
+      eo.kv_bytes = opts.Get("kvBytes").As<Napi::Number>().Int64Value();
+      eo.kv_tokens = opts.Get("kvTokens").As<Napi::Number>().Int64Value();
       engine_ = std::make_shared<Engine>(cfg, std::move(store), eo);
+      pool_ = engine_->kv_pool();
       return 0;
     });
   }
@@ -77,6 +82,15 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   Napi::Value ParameterCount(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), double(engine(info.Env())->parameter_count()));
   }
+  // { blocksUsed, blocksTotal, blockTokens, bytesTotal }; still answers after dispose.
+  Napi::Value KvStats(const Napi::CallbackInfo& info) {
+    Napi::Object out = Napi::Object::New(info.Env());
+    out.Set("blocksUsed", double(pool_->blocks_used()));
+    out.Set("blocksTotal", double(pool_->blocks_total()));
+    out.Set("blockTokens", KvPool::kBlockTokens);
+    out.Set("bytesTotal", double(pool_->bytes_total()));
+    return out;
+  }
   // Sequences keep the engine alive until their own work is done; memory goes with the last.
   Napi::Value Dispose(const Napi::CallbackInfo& info) {
     engine_.reset();
@@ -84,11 +98,12 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   }
 
   std::shared_ptr<Engine> engine_;
+  std::shared_ptr<KvPool> pool_;
 };
 
 class RunWorker : public Napi::AsyncWorker {
  public:
-  RunWorker(Napi::Env env, std::shared_ptr<Engine> engine, std::shared_ptr<SequenceKv> seq, std::vector<int32_t> tokens,
+  RunWorker(Napi::Env env, std::shared_ptr<Engine> engine, std::shared_ptr<Sequence> seq, std::vector<int32_t> tokens,
             RunRequest req, std::shared_ptr<bool> busy, std::shared_ptr<std::atomic<bool>> cancel)
       : Napi::AsyncWorker(env),
         deferred_(Napi::Promise::Deferred::New(env)),
@@ -130,7 +145,7 @@ class RunWorker : public Napi::AsyncWorker {
  private:
   Napi::Promise::Deferred deferred_;
   std::shared_ptr<Engine> engine_;
-  std::shared_ptr<SequenceKv> seq_;
+  std::shared_ptr<Sequence> seq_;
   std::vector<int32_t> tokens_;
   RunRequest req_;
   std::shared_ptr<bool> busy_;
@@ -144,15 +159,25 @@ class NativeSequence : public Napi::ObjectWrap<NativeSequence> {
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "NativeSequence",
                        {InstanceMethod("run", &NativeSequence::Run), InstanceMethod("release", &NativeSequence::Release),
-                        InstanceMethod("cancel", &NativeSequence::Cancel),
-                        InstanceAccessor<&NativeSequence::Length>("length")});
+                        InstanceMethod("cancel", &NativeSequence::Cancel), InstanceMethod("reset", &NativeSequence::Reset),
+                        InstanceAccessor<&NativeSequence::Length>("length"),
+                        InstanceAccessor<&NativeSequence::Blocks>("blocks")});
   }
+
+  // For decodeBatch: the sequence, checked to be usable now.
+  std::shared_ptr<Sequence> sequence(Napi::Env env) const {
+    if (!seq_) throw to_js_error(env, "DISPOSED", "this sequence has been released");
+    if (*busy_) throw to_js_error(env, "BUSY", "this sequence is already running");
+    return seq_;
+  }
+  const std::shared_ptr<Engine>& engine() const { return engine_; }
+  const std::shared_ptr<bool>& busy() const { return busy_; }
 
   // new NativeSequence(nativeModel)
   explicit NativeSequence(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeSequence>(info) {
     if (info.Length() < 1 || !info[0].IsObject()) throw to_js_error(info.Env(), "INVALID_ARGUMENT", "NativeSequence(model)");
     engine_ = NativeModel::Unwrap(info[0].As<Napi::Object>())->engine(info.Env());
-    seq_ = guard(info.Env(), [&] { return std::shared_ptr<SequenceKv>(engine_->new_sequence()); });
+    seq_ = guard(info.Env(), [&] { return std::shared_ptr<Sequence>(engine_->new_sequence()); });
   }
 
  private:
@@ -183,6 +208,17 @@ class NativeSequence : public Napi::ObjectWrap<NativeSequence> {
     return Napi::Number::New(info.Env(), seq_ ? double(seq_->length()) : 0.0);
   }
 
+  Napi::Value Blocks(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), seq_ ? double(seq_->blocks()) : 0.0);
+  }
+
+  // Frees the sequence's blocks (preemption); it can be filled again from position 0.
+  Napi::Value Reset(const Napi::CallbackInfo& info) {
+    if (*busy_) throw to_js_error(info.Env(), "BUSY", "this sequence is already running");
+    if (seq_) seq_->clear();
+    return info.Env().Undefined();
+  }
+
   // Stops the running request at its next layer; it rejects with ABORTED.
   Napi::Value Cancel(const Napi::CallbackInfo& info) {
     cancel_->store(true);
@@ -196,14 +232,98 @@ class NativeSequence : public Napi::ObjectWrap<NativeSequence> {
   }
 
   std::shared_ptr<Engine> engine_;
-  std::shared_ptr<SequenceKv> seq_;
+  std::shared_ptr<Sequence> seq_;
   std::shared_ptr<bool> busy_ = std::make_shared<bool>(false);
   std::shared_ptr<std::atomic<bool>> cancel_ = std::make_shared<std::atomic<bool>>(false);
 };
 
+class DecodeWorker : public Napi::AsyncWorker {
+ public:
+  DecodeWorker(Napi::Env env, std::shared_ptr<Engine> engine, std::vector<std::shared_ptr<Sequence>> seqs,
+               std::vector<std::shared_ptr<bool>> busy, std::vector<int32_t> tokens)
+      : Napi::AsyncWorker(env),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        engine_(std::move(engine)),
+        seqs_(std::move(seqs)),
+        busy_(std::move(busy)),
+        tokens_(std::move(tokens)) {
+    for (auto& b : busy_) *b = true;
+  }
+
+  Napi::Promise promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    try {
+      std::vector<Sequence*> rows;
+      for (auto& s : seqs_) rows.push_back(s.get());
+      logits_ = engine_->decode(rows.data(), tokens_.data(), int64_t(rows.size()));
+    } catch (const Error& e) {
+      code_ = e.code();
+      SetError(e.what());
+    } catch (const std::bad_alloc&) {
+      code_ = "OUT_OF_MEMORY";
+      SetError("out of memory");
+    }
+  }
+
+  void OnOK() override {
+    for (auto& b : busy_) *b = false;
+    Napi::Float32Array out = Napi::Float32Array::New(Env(), logits_.size());
+    std::copy(logits_.begin(), logits_.end(), out.Data());
+    deferred_.Resolve(out);
+  }
+
+  void OnError(const Napi::Error& err) override {
+    for (auto& b : busy_) *b = false;
+    deferred_.Reject(to_js_error(Env(), code_, err.Message()).Value());
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::shared_ptr<Engine> engine_;
+  std::vector<std::shared_ptr<Sequence>> seqs_;  // [rows] kept alive while the step runs
+  std::vector<std::shared_ptr<bool>> busy_;
+  std::vector<int32_t> tokens_;  // [rows]
+  std::vector<float> logits_;    // [rows, vocab]
+  std::string code_ = "INTERNAL";
+};
+
+// decodeBatch(sequences: NativeSequence[], tokens: Int32Array) => Promise<Float32Array [rows, vocab]>
+Napi::Value DecodeBatch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsArray() || !info[1].IsTypedArray() ||
+      info[1].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
+    throw to_js_error(env, "INVALID_ARGUMENT", "decodeBatch(sequences: NativeSequence[], tokens: Int32Array)");
+  Napi::Array list = info[0].As<Napi::Array>();
+  Napi::Int32Array tokens = info[1].As<Napi::Int32Array>();
+  if (list.Length() == 0 || list.Length() != tokens.ElementLength())
+    throw to_js_error(env, "INVALID_ARGUMENT", "decodeBatch needs one token per sequence, at least one");
+  std::shared_ptr<Engine> engine;
+  std::vector<std::shared_ptr<Sequence>> seqs;
+  std::vector<std::shared_ptr<bool>> busy;
+  for (uint32_t i = 0; i < list.Length(); ++i) {
+    Napi::Value v = list.Get(i);
+    if (!v.IsObject()) throw to_js_error(env, "INVALID_ARGUMENT", "decodeBatch: not a NativeSequence");
+    NativeSequence* s = NativeSequence::Unwrap(v.As<Napi::Object>());
+    if (engine && s->engine() != engine)
+      throw to_js_error(env, "INVALID_ARGUMENT", "decodeBatch: the sequences belong to different models");
+    engine = s->engine();
+    seqs.push_back(s->sequence(env));
+    for (auto& b : busy)
+      if (b == s->busy()) throw to_js_error(env, "INVALID_ARGUMENT", "a sequence appears twice in one batch");
+    busy.push_back(s->busy());
+  }
+  auto* worker = new DecodeWorker(env, engine, std::move(seqs), std::move(busy),
+                                  std::vector<int32_t>(tokens.Data(), tokens.Data() + tokens.ElementLength()));
+  Napi::Promise promise = worker->promise();
+  worker->Queue();
+  return promise;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeModel", NativeModel::Define(env));
   exports.Set("NativeSequence", NativeSequence::Define(env));
+  exports.Set("decodeBatch", Napi::Function::New(env, DecodeBatch, "decodeBatch"));
   exports.Set("isa", Napi::String::New(env, isa_name(isa_active())));
   return exports;
 }

@@ -28,47 +28,89 @@ Engine::Engine(const ModelConfig& cfg, std::unique_ptr<WeightStore> store, const
       store_(std::move(store)),
       w_(store_->bind(cfg_, plan_)),
       opts_(opts),
-      pool_(opts.threads) {
+      pool_(std::make_shared<KvPool>(int32_t(plan_.cached_layers().size()), int64_t(cfg_.n_kv_heads) * cfg_.head_dim,
+                                     opts.kv_dtype, kv_pool_blocks(cfg_, plan_, opts))),
+      threads_(opts.threads) {
   for (int32_t i = 0; i < cfg_.head_dim / 2; ++i)
     inv_freq_.push_back(std::pow(cfg_.rope_theta, -2.0 * i / double(cfg_.head_dim)));
 }
 
-std::unique_ptr<SequenceKv> Engine::new_sequence() const {
-  return std::make_unique<SequenceKv>(int32_t(plan_.cached_layers().size()),
-                                      int64_t(cfg_.n_kv_heads) * cfg_.head_dim, opts_.kv_dtype);
+int64_t Engine::kv_pool_blocks(const ModelConfig& cfg, const LayerPlan& plan, const EngineOptions& opts) {
+  const int64_t bt = KvPool::kBlockTokens;
+  const int64_t block_bytes = int64_t(plan.cached_layers().size()) * 2 * bt * cfg.n_kv_heads * cfg.head_dim *
+                              int64_t(dtype_size(opts.kv_dtype));
+  const int64_t context_blocks = (int64_t(cfg.max_positions) + bt - 1) / bt;
+  int64_t blocks;
+  if (opts.kv_bytes > 0) {
+    blocks = opts.kv_bytes / block_bytes;
+    if (blocks < 1)
+      throw Error("INVALID_ARGUMENT", "kvCache.bytes (" + std::to_string(opts.kv_bytes) +
+                                          ") is smaller than one KV block of " + std::to_string(block_bytes) + " bytes");
+  } else if (opts.kv_tokens > 0) {
+    blocks = (opts.kv_tokens + bt - 1) / bt;
+  } else {
+    blocks = std::max(context_blocks, std::min(4 * context_blocks, (int64_t(1) << 30) / block_bytes));
+  }
+  return blocks;
+}
+
+std::unique_ptr<Sequence> Engine::new_sequence() const { return std::make_unique<Sequence>(pool_); }
+
+void Engine::check_tokens(const int32_t* tokens, int64_t n) const {
+  for (int64_t i = 0; i < n; ++i)
+    if (tokens[i] < 0 || tokens[i] >= cfg_.vocab_size)
+      throw Error("TOKEN_OUT_OF_RANGE", "token id " + std::to_string(tokens[i]) + " is outside [0, " +
+                                            std::to_string(cfg_.vocab_size) + ")");
 }
 
 void Engine::embed(const int32_t* tokens, int64_t n) {
   for (int64_t i = 0; i < n; ++i) embedding_row(act_.x.data() + i * cfg_.hidden_size, w_.embed, tokens[i]);
 }
 
-void Engine::run_layer(SequenceKv& seq, int32_t layer, int64_t pos0, int64_t n) {
+void Engine::run_layer(const Rows& rows, int32_t layer) {
   const LayerWeights& lw = w_.layers[size_t(layer)];
   const LayerRole& role = plan_.role(layer);
-  const int64_t d = cfg_.hidden_size;
+  const int64_t n = rows.n, d = cfg_.hidden_size;
+  const int64_t q_width = int64_t(cfg_.n_heads) * cfg_.head_dim, kv_width = int64_t(cfg_.n_kv_heads) * cfg_.head_dim;
   float* x = act_.x.data();
   float* xb = act_.xb.data();
+  // Rotates row i of `t` ([n, heads * head_dim]) by its own position.
+  auto rope = [&](float* t, int32_t heads, int64_t width) {
+    if (rows.seq) return rope_apply(t, n, heads, cfg_.head_dim, rows.pos0, inv_freq_.data());
+    for (int64_t i = 0; i < n; ++i) rope_apply(t + i * width, 1, heads, cfg_.head_dim, rows.positions[i], inv_freq_.data());
+  };
 
   rmsnorm(xb, x, lw.attn_norm.data, lw.attn_norm.dtype, n, d, cfg_.rms_norm_eps);
-  matmul(act_.q.data(), xb, n, lw.wq, pool_);
-  rope_apply(act_.q.data(), n, cfg_.n_heads, cfg_.head_dim, pos0, inv_freq_.data());
+  matmul(act_.q.data(), xb, n, lw.wq, threads_);
+  rope(act_.q.data(), cfg_.n_heads, q_width);
   if (role.computes_kv) {
-    matmul(act_.k.data(), xb, n, lw.wk, pool_);
-    matmul(act_.v.data(), xb, n, lw.wv, pool_);
-    rope_apply(act_.k.data(), n, cfg_.n_kv_heads, cfg_.head_dim, pos0, inv_freq_.data());
-    seq.write(role.kv_slot, pos0, n, act_.k.data(), act_.v.data());
+    matmul(act_.k.data(), xb, n, lw.wk, threads_);
+    matmul(act_.v.data(), xb, n, lw.wv, threads_);
+    rope(act_.k.data(), cfg_.n_kv_heads, kv_width);
+    if (rows.seq)
+      rows.seq->write(role.kv_slot, rows.pos0, n, act_.k.data(), act_.v.data());
+    else
+      for (int64_t i = 0; i < n; ++i)
+        rows.seqs[i]->write(role.kv_slot, rows.positions[i], 1, act_.k.data() + i * kv_width, act_.v.data() + i * kv_width);
   }
   const AttentionShape shape{cfg_.n_heads, cfg_.n_kv_heads, cfg_.head_dim};
   const AttentionMask mask{role.no_diag, role.sliding ? cfg_.sliding_window : 0};
-  attention(act_.att.data(), act_.q.data(), n, pos0, seq.view(plan_.role(role.target).kv_slot), shape, mask, pool_);
-  matmul(act_.proj.data(), act_.att.data(), n, lw.wo, pool_);
+  const int32_t slot = plan_.role(role.target).kv_slot;
+  if (rows.seq) {
+    attention(act_.att.data(), act_.q.data(), n, rows.pos0, rows.seq->view(slot), shape, mask, threads_);
+  } else {
+    act_.views.resize(size_t(n));
+    for (int64_t i = 0; i < n; ++i) act_.views[size_t(i)] = rows.seqs[i]->view(slot);
+    attention_rows(act_.att.data(), act_.q.data(), n, rows.positions, act_.views.data(), shape, mask, threads_);
+  }
+  matmul(act_.proj.data(), act_.att.data(), n, lw.wo, threads_);
   add_inplace(x, act_.proj.data(), n * d);
 
   rmsnorm(xb, x, lw.ffn_norm.data, lw.ffn_norm.dtype, n, d, cfg_.rms_norm_eps);
-  matmul(act_.gate.data(), xb, n, lw.w_gate, pool_);
-  matmul(act_.up.data(), xb, n, lw.w_up, pool_);
+  matmul(act_.gate.data(), xb, n, lw.w_gate, threads_);
+  matmul(act_.up.data(), xb, n, lw.w_up, threads_);
   silu_mul(act_.gate.data(), act_.up.data(), n * cfg_.intermediate_size);
-  matmul(act_.proj.data(), act_.gate.data(), n, lw.w_down, pool_);
+  matmul(act_.proj.data(), act_.gate.data(), n, lw.w_down, threads_);
   add_inplace(x, act_.proj.data(), n * d);
 }
 
@@ -76,20 +118,22 @@ void Engine::check_cancel() const {
   if (cancel_ && cancel_->load(std::memory_order_relaxed)) throw Error("ABORTED", "the request was aborted");
 }
 
-void Engine::run_layers(SequenceKv& seq, int32_t begin, int32_t end, int64_t pos0, int64_t n) {
+void Engine::run_layers(const Rows& rows, int32_t begin, int32_t end) {
   for (int32_t layer = begin; layer < end; ++layer) {
     check_cancel();
-    run_layer(seq, layer, pos0, n);
+    run_layer(rows, layer);
   }
 }
 
 // The paper's prefill: a cyclic group starts from zero K/V for the new positions and is
 // run `passes` times from the same input, each pass reading what the previous one wrote.
-void Engine::prefill_iterative(SequenceKv& seq, int64_t pos0, int64_t n, int32_t passes) {
+void Engine::prefill_iterative(Sequence& seq, int64_t pos0, int64_t n, int32_t passes) {
   const size_t width = size_t(n * cfg_.hidden_size);
+  Rows rows;
+  rows.n = n, rows.seq = &seq, rows.pos0 = pos0;
   for (const PlanStep& step : plan_.steps()) {
     if (!step.cyclic) {
-      run_layers(seq, step.begin, step.end, pos0, n);
+      run_layers(rows, step.begin, step.end);
       continue;
     }
     for (int32_t layer = step.begin; layer < step.end; ++layer)
@@ -97,7 +141,7 @@ void Engine::prefill_iterative(SequenceKv& seq, int64_t pos0, int64_t n, int32_t
     std::memcpy(act_.x_in.data(), act_.x.data(), width * sizeof(float));
     for (int32_t pass = 0; pass < passes; ++pass) {
       if (pass > 0) std::memcpy(act_.x.data(), act_.x_in.data(), width * sizeof(float));
-      run_layers(seq, step.begin, step.end, pos0, n);
+      run_layers(rows, step.begin, step.end);
     }
   }
 }
@@ -107,19 +151,16 @@ std::vector<float> Engine::logits(const float* hidden, int64_t rows) {
   std::vector<float> normed(size_t(rows * d));
   rmsnorm(normed.data(), hidden, w_.final_norm.data, w_.final_norm.dtype, rows, d, cfg_.rms_norm_eps);
   std::vector<float> out(size_t(rows * cfg_.vocab_size));
-  matmul(out.data(), normed.data(), rows, w_.lm_head, pool_);
+  matmul(out.data(), normed.data(), rows, w_.lm_head, threads_);
   return out;
 }
 
-std::vector<float> Engine::run(SequenceKv& seq, const RunRequest& req) {
+std::vector<float> Engine::run(Sequence& seq, const RunRequest& req) {
   std::lock_guard<std::mutex> lock(mutex_);
   cancel_ = req.cancel;
   const int64_t n = req.n, pos0 = seq.length(), d = cfg_.hidden_size;
   if (n <= 0) throw Error("INVALID_ARGUMENT", "at least one token is required");
-  for (int64_t i = 0; i < n; ++i)
-    if (req.tokens[i] < 0 || req.tokens[i] >= cfg_.vocab_size)
-      throw Error("TOKEN_OUT_OF_RANGE", "token id " + std::to_string(req.tokens[i]) + " is outside [0, " +
-                                            std::to_string(cfg_.vocab_size) + ")");
+  check_tokens(req.tokens, n);
   if (pos0 + n > cfg_.max_positions)
     throw Error("CONTEXT_OVERFLOW", std::to_string(pos0 + n) + " tokens exceed the context of " +
                                         std::to_string(cfg_.max_positions));
@@ -131,7 +172,9 @@ std::vector<float> Engine::run(SequenceKv& seq, const RunRequest& req) {
     final_hidden.resize(size_t(n * d));
     for (int64_t i = 0; i < n; ++i) {
       embed(req.tokens + i, 1);
-      run_layers(seq, 0, cfg_.n_layers, pos0 + i, 1);
+      Rows one;
+      one.n = 1, one.seq = &seq, one.pos0 = pos0 + i;
+      run_layers(one, 0, cfg_.n_layers);
       std::memcpy(final_hidden.data() + i * d, act_.x.data(), size_t(d) * sizeof(float));
     }
   } else {
@@ -145,6 +188,30 @@ std::vector<float> Engine::run(SequenceKv& seq, const RunRequest& req) {
   seq.set_length(pos0 + n);
   const int64_t rows = req.all_logits ? n : 1;
   return logits(final_hidden.data() + (n - rows) * d, rows);
+}
+
+std::vector<float> Engine::decode(Sequence* const* seqs, const int32_t* tokens, int64_t n) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  cancel_ = nullptr;  // a batch step is short; an aborted row is dropped after it
+  if (n <= 0) throw Error("INVALID_ARGUMENT", "at least one sequence is required");
+  check_tokens(tokens, n);
+  std::vector<int64_t> positions(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t j = 0; j < i; ++j)
+      if (seqs[j] == seqs[i]) throw Error("INVALID_ARGUMENT", "a sequence appears twice in one batch");
+    positions[size_t(i)] = seqs[i]->length();
+    if (positions[size_t(i)] + 1 > cfg_.max_positions)
+      throw Error("CONTEXT_OVERFLOW", std::to_string(positions[size_t(i)] + 1) + " tokens exceed the context of " +
+                                          std::to_string(cfg_.max_positions));
+  }
+  for (int64_t i = 0; i < n; ++i) seqs[i]->reserve(positions[size_t(i)] + 1);
+  act_.ensure(cfg_, n);
+  embed(tokens, n);
+  Rows rows;
+  rows.n = n, rows.seqs = seqs, rows.positions = positions.data();
+  run_layers(rows, 0, cfg_.n_layers);
+  for (int64_t i = 0; i < n; ++i) seqs[i]->set_length(positions[size_t(i)] + 1);
+  return logits(act_.x.data(), n);
 }
 
 }  // namespace lckv

@@ -8,7 +8,8 @@
 #include <mutex>
 #include <vector>
 
-#include "cache/sequence_kv.h"
+#include "cache/kv_pool.h"
+#include "cache/sequence.h"
 #include "kernels/cpu/thread_pool.h"
 #include "model/config.h"
 #include "model/layer_plan.h"
@@ -19,6 +20,10 @@ namespace lckv {
 struct EngineOptions {
   int32_t threads = 1;
   DType kv_dtype = DType::F16;
+  // KV budget: bytes, else tokens (rounded up to whole blocks); when both are 0, 4 x the
+  // context length capped at 1 GiB (but never below one full context).
+  int64_t kv_bytes = 0;
+  int64_t kv_tokens = 0;
 };
 
 struct RunRequest {
@@ -38,25 +43,47 @@ class Engine {
   const LayerPlan& plan() const { return plan_; }
   uint64_t parameter_count() const { return store_->parameter_count(); }
   DType kv_dtype() const { return opts_.kv_dtype; }
-  int32_t threads() const { return pool_.size(); }
+  int32_t threads() const { return threads_.size(); }
 
-  std::unique_ptr<SequenceKv> new_sequence() const;
+  const std::shared_ptr<KvPool>& kv_pool() const { return pool_; }
+
+  std::unique_ptr<Sequence> new_sequence() const;
 
   // Appends req.tokens to the sequence and returns their logits ([rows, vocab]).
-  std::vector<float> run(SequenceKv& seq, const RunRequest& req);
+  std::vector<float> run(Sequence& seq, const RunRequest& req);
+
+  // Batched decode: appends tokens[i] to seqs[i] for every i < n as ONE forward pass of n
+  // rows (each row its own sequence, position and block table), so every weight matrix is
+  // read once for the whole batch. Returns logits [n, vocab]; row i equals what run() gives
+  // for that token alone (batch invariance).
+  std::vector<float> decode(Sequence* const* seqs, const int32_t* tokens, int64_t n);
 
  private:
+  static int64_t kv_pool_blocks(const ModelConfig& cfg, const LayerPlan& plan, const EngineOptions& opts);
+
   struct Activations {
     std::vector<float> x, xb, q, k, v, att, proj, gate, up, x_in;  // [rows, width of each]
+    std::vector<KvView> views;  // [rows] the K/V each row reads (batched decode)
     int64_t rows = 0;
     void ensure(const ModelConfig& cfg, int64_t n);
   };
 
+  // Where the n rows of a forward pass sit: all in `seq` at positions pos0 .. pos0 + n - 1
+  // (prefill), or row i in seqs[i] at positions[i] (batched decode; seq is null).
+  struct Rows {
+    int64_t n = 0;
+    Sequence* seq = nullptr;
+    int64_t pos0 = 0;
+    Sequence* const* seqs = nullptr;  // [n]
+    const int64_t* positions = nullptr;  // [n]
+  };
+
+  void check_tokens(const int32_t* tokens, int64_t n) const;
   void embed(const int32_t* tokens, int64_t n);
-  void run_layers(SequenceKv& seq, int32_t begin, int32_t end, int64_t pos0, int64_t n);
+  void run_layers(const Rows& rows, int32_t begin, int32_t end);
   void check_cancel() const;
-  void run_layer(SequenceKv& seq, int32_t layer, int64_t pos0, int64_t n);
-  void prefill_iterative(SequenceKv& seq, int64_t pos0, int64_t n, int32_t passes);
+  void run_layer(const Rows& rows, int32_t layer);
+  void prefill_iterative(Sequence& seq, int64_t pos0, int64_t n, int32_t passes);
   std::vector<float> logits(const float* hidden, int64_t rows);
 
   ModelConfig cfg_;
@@ -65,7 +92,8 @@ class Engine {
   ModelWeights w_;
   EngineOptions opts_;
   std::vector<double> inv_freq_;  // [head_dim / 2]
-  ThreadPool pool_;
+  std::shared_ptr<KvPool> pool_;  // K/V of every sequence, cached layers only
+  ThreadPool threads_;
   Activations act_;
   const std::atomic<bool>* cancel_ = nullptr;  // of the running request
   std::mutex mutex_;

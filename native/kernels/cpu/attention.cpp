@@ -30,7 +30,7 @@ void attend_group(float* out, const float* q, int64_t t, int32_t kv_head, const 
   row.resize(size_t(hd));
   const float scale = 1.0f / std::sqrt(float(hd));
   for (int64_t p = lo; p <= hi; ++p) {
-    convert_to_f32(row.data(), kv_row(kv.k, kv.dtype, p * kv.row_stride + kv_head * hd), kv.dtype, hd);
+    convert_to_f32(row.data(), kv_row(kv.k, kv.dtype, kv_row_index(kv, p) * kv.row_stride + kv_head * hd), kv.dtype, hd);
     for (int32_t g = 0; g < group; ++g) {
       const float* qh = q + (h0 + g) * hd;
       float dot = 0;
@@ -52,7 +52,7 @@ void attend_group(float* out, const float* q, int64_t t, int32_t kv_head, const 
     inv_sum[size_t(g)] = 1.0f / sum;
   }
   for (int64_t p = lo; p <= hi; ++p) {
-    convert_to_f32(row.data(), kv_row(kv.v, kv.dtype, p * kv.row_stride + kv_head * hd), kv.dtype, hd);
+    convert_to_f32(row.data(), kv_row(kv.v, kv.dtype, kv_row_index(kv, p) * kv.row_stride + kv_head * hd), kv.dtype, hd);
     for (int32_t g = 0; g < group; ++g) {
       const float wgt = scores[size_t(g * span + (p - lo))];
       float* oh = out + (h0 + g) * hd;
@@ -80,6 +80,21 @@ void attention(float* out, const float* q, int64_t n, int64_t pos0, const KvView
   });
 }
 
+void attention_rows(float* out, const float* q, int64_t n, const int64_t* positions, const KvView* kv,
+                    const AttentionShape& shape, const AttentionMask& mask, ThreadPool& pool) {
+  const int64_t width = int64_t(shape.n_heads) * shape.head_dim;
+  const int64_t tasks = n * shape.n_kv_heads;
+  pool.run([&](int32_t tid, int32_t n_threads) {
+    int64_t t0, t1;
+    split_range(tasks, tid, n_threads, &t0, &t1);
+    for (int64_t task = t0; task < t1; ++task) {
+      const int64_t i = task / shape.n_kv_heads;
+      const int32_t kv_head = int32_t(task % shape.n_kv_heads);
+      attend_group(out + i * width, q + i * width, positions[i], kv_head, kv[i], shape, mask);
+    }
+  });
+}
+
 void attention_reference(float* out, const float* q, int64_t n, int64_t pos0, const KvView& kv,
                          const AttentionShape& s, const AttentionMask& mask) {
   const int32_t group = s.n_heads / s.n_kv_heads, hd = s.head_dim;
@@ -95,7 +110,7 @@ void attention_reference(float* out, const float* q, int64_t n, int64_t pos0, co
       for (int64_t p = lo; p <= hi; ++p) {
         double dot = 0;
         for (int32_t d = 0; d < hd; ++d)
-          dot += double(qh[d]) * load_as_f32(kv.k, kv.dtype, size_t(p * kv.row_stride + kvo + d));
+          dot += double(qh[d]) * load_as_f32(kv.k, kv.dtype, size_t(kv_row_index(kv, p) * kv.row_stride + kvo + d));
         w.push_back(dot / std::sqrt(double(hd)));
         mx = w.back() > mx ? w.back() : mx;
       }
@@ -104,7 +119,7 @@ void attention_reference(float* out, const float* q, int64_t n, int64_t pos0, co
       for (int32_t d = 0; d < hd; ++d) {
         double acc = 0;
         for (int64_t p = lo; p <= hi; ++p)
-          acc += w[size_t(p - lo)] * load_as_f32(kv.v, kv.dtype, size_t(p * kv.row_stride + kvo + d));
+          acc += w[size_t(p - lo)] * load_as_f32(kv.v, kv.dtype, size_t(kv_row_index(kv, p) * kv.row_stride + kvo + d));
         oh[d] = w.empty() ? 0.0f : float(acc / sum);
       }
     }

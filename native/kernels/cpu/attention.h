@@ -24,6 +24,11 @@ struct AttentionMask {
 void attention(float* out, const float* q, int64_t n, int64_t pos0, const KvView& kv, const AttentionShape& shape,
                const AttentionMask& mask, ThreadPool& pool);
 
+// Rows of different sequences (batched decode): query row i sits at positions[i] and reads
+// kv[i]. Each row is computed exactly as `attention` computes it alone.
+void attention_rows(float* out, const float* q, int64_t n, const int64_t* positions, const KvView* kv,
+                    const AttentionShape& shape, const AttentionMask& mask, ThreadPool& pool);
+
 // Plain reference for tests.
 void attention_reference(float* out, const float* q, int64_t n, int64_t pos0, const KvView& kv,
                          const AttentionShape& shape, const AttentionMask& mask);

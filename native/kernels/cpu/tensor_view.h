@@ -16,12 +16,20 @@ struct WeightView {
 };
 
 // One cached layer's keys and values: element (position p, kv head h, dim d) lives at
-// p * row_stride + h * head_dim + d of `k` and of `v`.
+// row(p) * row_stride + h * head_dim + d of `k` and of `v`, where row(p) = p when `blocks`
+// is null (contiguous), else blocks[p / block_size] * block_size + p % block_size (paged).
 struct KvView {
   const void* k = nullptr;
   const void* v = nullptr;
   DType dtype = DType::F16;
   int64_t row_stride = 0;
+  const int32_t* blocks = nullptr;  // [positions / block_size] block ids, or null
+  int32_t block_size = 0;
 };
+
+// The storage row of position p in `kv`.
+inline int64_t kv_row_index(const KvView& kv, int64_t p) {
+  return kv.blocks ? int64_t(kv.blocks[p / kv.block_size]) * kv.block_size + p % kv.block_size : p;
+}
 
 }  // namespace lckv

@@ -1,0 +1,242 @@
+// Continuous batching over the paged KV pool. Each step: admit waiting requests whose
+// tokens fit in free blocks (FIFO by arrival, so none starves), prefill each admitted one
+// on its own (the LCKV prefill plan), then decode every running sequence as ONE native
+// forward pass. When blocks run out mid-decode the newest running sequence is preempted:
+// its blocks are freed and it waits again, in arrival order, to be recomputed from its
+// prompt (same prefill mode) plus its generated tokens (sequentially, as they were decoded),
+// so its output does not change. Sampling and stops live in the jobs (lib/engine/jobs.ts).
+import { LckvError, fromNative } from '../errors';
+import { native, type NativeModel, type NativeSequence } from '../native';
+
+/** Native prefill settings: mode 0 auto | 1 iterative | 2 sequential; passes 0 = the config's. */
+export interface PrefillSpec {
+  mode: number;
+  passes: number;
+}
+
+/** A unit of work for the scheduler. */
+export interface Job {
+  readonly prompt: readonly number[];
+  readonly prefill: PrefillSpec;
+  /** Scoring: one prefill returning the logits of every position; no decode. */
+  readonly scoring: boolean;
+  /** Tokens generated so far; the last is the next decode input. */
+  readonly generated: readonly number[];
+  /** Logits of the newest position ([vocab]; [prompt, vocab] when scoring). Returns false when done. */
+  accept(logits: Float32Array): boolean;
+  fail(err: LckvError): void;
+}
+
+export interface EngineStats {
+  kvBlocksUsed: number;
+  kvBlocksTotal: number;
+  /** Positions per KV block. */
+  kvBlockTokens: number;
+  kvBytesTotal: number;
+  /** Sequences being prefilled or decoded. */
+  running: number;
+  waiting: number;
+  preemptions: number;
+  tokensGenerated: number;
+  /** tokensGenerated over the time the engine has been busy. */
+  tokensPerSecond: number;
+}
+
+interface Entry {
+  readonly job: Job;
+  readonly id: number;  // arrival order
+  readonly seq: NativeSequence;
+}
+
+const SEQUENTIAL = 2;
+
+export class Scheduler {
+  private readonly waiting: Entry[] = [];  // sorted by id
+  private readonly running: Entry[] = [];  // decoding
+  private readonly live = new Map<Job, Entry>();  // waiting, prefilling or running
+  private nextId = 0;
+  private looping = false;
+  private preemptions = 0;
+  private tokensGenerated = 0;
+  private busyMs = 0;
+
+  constructor(
+    private readonly model: NativeModel,
+    private readonly maxBatch: number,
+  ) {}
+
+  /** Positions the whole pool holds. */
+  get capacity(): number {
+    const kv = this.model.kvStats();
+    return kv.blocksTotal * kv.blockTokens;
+  }
+
+  /** Queues a job; throws KV_BUDGET_EXCEEDED when it could never fit in the whole pool. */
+  submit(job: Job): void {
+    const positions = job.prompt.length + (job.scoring ? 0 : 1);
+    if (positions > this.capacity)
+      throw new LckvError(
+        'KV_BUDGET_EXCEEDED',
+        `${positions} positions (prompt${job.scoring ? '' : ' + 1 token'}) exceed the KV cache of ${this.capacity} positions (kvCache.bytes / kvCache.tokens)`,
+      );
+    let seq: NativeSequence;
+    try {
+      seq = new (native().NativeSequence)(this.model);
+    } catch (err) {
+      throw fromNative(err);
+    }
+    const entry: Entry = { job, id: this.nextId++, seq };
+    this.live.set(job, entry);
+    this.waiting.push(entry);
+    this.kick();
+  }
+
+  /** Drops a job wherever it is; its blocks are freed now (a native step in flight lets go when it ends). */
+  cancel(job: Job): void {
+    const e = this.live.get(job);
+    if (!e) return;
+    e.seq.cancel();
+    this.finish(e);
+  }
+
+  stats(): EngineStats {
+    const kv = this.model.kvStats();
+    return {
+      kvBlocksUsed: kv.blocksUsed,
+      kvBlocksTotal: kv.blocksTotal,
+      kvBlockTokens: kv.blockTokens,
+      kvBytesTotal: kv.bytesTotal,
+      running: this.live.size - this.waiting.length,
+      waiting: this.waiting.length,
+      preemptions: this.preemptions,
+      tokensGenerated: this.tokensGenerated,
+      tokensPerSecond: this.busyMs > 0 ? (this.tokensGenerated * 1000) / this.busyMs : 0,
+    };
+  }
+
+  private kick(): void {
+    if (this.looping) return;
+    this.looping = true;
+    void this.loop();
+  }
+
+  private async loop(): Promise<void> {
+    try {
+      while (this.waiting.length > 0 || this.running.length > 0) {
+        const t0 = performance.now();
+        await this.admit();
+        await this.decode();
+        this.busyMs += performance.now() - t0;
+      }
+    } finally {
+      this.looping = false;
+    }
+  }
+
+  private freeBlocks(): number {
+    const kv = this.model.kvStats();
+    return kv.blocksTotal - kv.blocksUsed;
+  }
+
+  private blocksFor(positions: number): number {
+    return Math.ceil(positions / this.model.kvStats().blockTokens);
+  }
+
+  /** Running sequences whose next decode starts a new block. */
+  private decodeNeeds(): number {
+    const bt = this.model.kvStats().blockTokens;
+    return this.running.filter((e) => e.seq.blocks * bt < e.seq.length + 1).length;
+  }
+
+  private async admit(): Promise<void> {
+    while (this.waiting.length > 0 && this.running.length < this.maxBatch) {
+      const e = this.waiting[0];
+      const { job } = e;
+      const need = this.blocksFor(job.prompt.length + job.generated.length + (job.scoring ? 0 : 1));
+      if (need > this.freeBlocks() - this.decodeNeeds()) {
+        if (this.running.length > 0) return;  // room comes back as running sequences end
+        this.finish(e);  // cannot happen with an empty pool unless it never fits; never wait forever
+        job.fail(new LckvError('KV_BUDGET_EXCEEDED', `the request needs ${need} KV blocks; the pool has ${this.freeBlocks()} free`));
+        continue;
+      }
+      this.waiting.shift();
+      let logits: Float32Array;
+      try {
+        logits = await e.seq.run(Int32Array.from(job.prompt), job.prefill.mode, job.prefill.passes, job.scoring);
+        if (job.generated.length > 0 && this.live.has(job))
+          logits = await e.seq.run(Int32Array.from(job.generated), SEQUENTIAL, 0, false);
+      } catch (err) {
+        if (this.live.has(job)) {
+          this.finish(e);
+          job.fail(fromNative(err));
+        }
+        continue;
+      }
+      if (!this.live.has(job)) continue;  // cancelled while prefilling
+      if (job.scoring) {
+        this.finish(e);
+        job.accept(logits);
+        continue;
+      }
+      this.running.push(e);
+      this.tokensGenerated++;
+      if (!job.accept(logits)) this.finish(e);
+    }
+  }
+
+  private async decode(): Promise<void> {
+    while (this.running.length > 0 && this.decodeNeeds() > this.freeBlocks()) {
+      if (this.running.length === 1) {
+        // A lone sequence never outgrows the pool (jobs stop at its capacity); report, never spin.
+        const e = this.running[0];
+        this.finish(e);
+        e.job.fail(new LckvError('KV_BUDGET_EXCEEDED', 'the KV cache is full'));
+        break;
+      }
+      this.preempt();
+    }
+    if (this.running.length === 0) return;
+    const batch = [...this.running];
+    let logits: Float32Array;
+    try {
+      const tokens = Int32Array.from(batch, (e) => e.job.generated[e.job.generated.length - 1]);
+      logits = await native().decodeBatch(
+        batch.map((e) => e.seq),
+        tokens,
+      );
+    } catch (err) {
+      for (const e of batch)
+        if (this.live.has(e.job)) {
+          this.finish(e);
+          e.job.fail(fromNative(err));
+        }
+      return;
+    }
+    const vocab = logits.length / batch.length;
+    batch.forEach((e, i) => {
+      if (!this.live.has(e.job)) return;  // cancelled during the step
+      this.tokensGenerated++;
+      if (!e.job.accept(logits.subarray(i * vocab, (i + 1) * vocab))) this.finish(e);
+    });
+  }
+
+  /** Frees the newest running sequence's blocks and queues it again in arrival order. */
+  private preempt(): void {
+    let newest = 0;
+    for (let i = 1; i < this.running.length; i++) if (this.running[i].id > this.running[newest].id) newest = i;
+    const [e] = this.running.splice(newest, 1);
+    e.seq.reset();
+    const at = this.waiting.findIndex((w) => w.id > e.id);
+    this.waiting.splice(at < 0 ? this.waiting.length : at, 0, e);
+    this.preemptions++;
+  }
+
+  private finish(e: Entry): void {
+    this.live.delete(e.job);
+    for (const list of [this.waiting, this.running]) {
+      const at = list.indexOf(e);
+      if (at >= 0) list.splice(at, 1);
+    }
+    e.seq.release();
+  }
+}

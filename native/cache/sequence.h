@@ -1,0 +1,44 @@
+// One sequence's place in the KV pool: its block table (shared by every cached layer)
+// and how many positions are final. Blocks return to the pool when the sequence is
+// cleared or destroyed.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "cache/kv_pool.h"
+
+namespace lckv {
+
+class Sequence {
+ public:
+  explicit Sequence(std::shared_ptr<KvPool> pool) : pool_(std::move(pool)) {}
+  ~Sequence() { pool_->block_pool_free(table_); }
+  Sequence(const Sequence&) = delete;
+  Sequence& operator=(const Sequence&) = delete;
+
+  // Makes room for positions [0, positions); throws KV_BUDGET_EXCEEDED (taking no block)
+  // when the pool has too few free blocks.
+  void reserve(int64_t positions);
+  // Frees every block; the sequence is empty again.
+  void clear();
+  // Rows [pos0, pos0 + n) of one slot: set to zero, or stored from f32 k/v [n, row_width].
+  void zero(int32_t slot, int64_t pos0, int64_t n);
+  void write(int32_t slot, int64_t pos0, int64_t n, const float* k, const float* v);
+  KvView view(int32_t slot) const { return pool_->view(slot, table_); }
+
+  int64_t length() const { return length_; }  // positions whose K/V are final
+  void set_length(int64_t n) { length_ = n; }
+  int64_t blocks() const { return int64_t(table_.size()); }
+
+ private:
+  int64_t row(int64_t pos) const {
+    return int64_t(table_[size_t(pos / KvPool::kBlockTokens)]) * KvPool::kBlockTokens + pos % KvPool::kBlockTokens;
+  }
+
+  std::shared_ptr<KvPool> pool_;
+  std::vector<int32_t> table_;  // [blocks]: position p lives in block table_[p / kBlockTokens]
+  int64_t length_ = 0;
+};
+
+}  // namespace lckv

@@ -1,0 +1,146 @@
+// The paged KV pool: block accounting, and attention read through a block table equal to
+// attention over the same K/V stored contiguously (bitwise), on odd shapes.
+#include <algorithm>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "cache/kv_pool.h"
+#include "cache/sequence.h"
+#include "common/error.h"
+#include "kernels/cpu/attention.h"
+#include "kernels/cpu/ops.h"
+#include "test/check.h"
+
+using namespace lckv;
+
+namespace {
+
+std::vector<float> random_floats(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+}  // namespace
+
+TEST_CASE("kv pool: blocks are taken all or nothing and come back when a sequence ends") {
+  auto pool = std::make_shared<KvPool>(2, 8, DType::F16, 5);
+  CHECK(pool->blocks_total() == 5 && pool->blocks_used() == 0);
+  {
+    Sequence a(pool), b(pool);
+    a.reserve(17);  // 2 blocks
+    CHECK(a.blocks() == 2 && pool->blocks_used() == 2);
+    a.reserve(32);  // still 2
+    CHECK(a.blocks() == 2);
+    bool threw = false;
+    try {
+      b.reserve(4 * KvPool::kBlockTokens);  // 4 > 3 free
+    } catch (const Error& e) {
+      threw = e.code() == "KV_BUDGET_EXCEEDED";
+    }
+    CHECK(threw);
+    CHECK(b.blocks() == 0 && pool->blocks_used() == 2);
+    b.reserve(3 * KvPool::kBlockTokens);
+    CHECK(pool->blocks_free() == 0);
+    b.set_length(7);
+    b.clear();
+    CHECK(b.blocks() == 0 && b.length() == 0 && pool->blocks_used() == 2);
+  }
+  CHECK(pool->blocks_used() == 0);
+  CHECK(pool->bytes_total() == 5ull * 2 * 2 * KvPool::kBlockTokens * 8 * 2);
+}
+
+TEST_CASE("kv pool: rows written through a block table read back in order") {
+  auto pool = std::make_shared<KvPool>(3, 6, DType::F32, 8);
+  Sequence filler(pool), seq(pool);
+  filler.reserve(KvPool::kBlockTokens);  // so seq's blocks are not 0, 1, 2
+  seq.reserve(40);
+  const auto k = random_floats(40 * 6, 1), v = random_floats(40 * 6, 2);
+  seq.write(1, 0, 25, k.data(), v.data());
+  seq.write(1, 25, 15, k.data() + 25 * 6, v.data() + 25 * 6);
+  seq.zero(1, 30, 3);
+  const KvView kv = seq.view(1);
+  for (int64_t p = 0; p < 40; ++p)
+    for (int64_t d = 0; d < 6; ++d) {
+      const size_t at = size_t(kv_row_index(kv, p) * kv.row_stride + d);
+      const bool zeroed = p >= 30 && p < 33;
+      CHECK(load_as_f32(kv.k, kv.dtype, at) == (zeroed ? 0.0f : k[size_t(p * 6 + d)]));
+      CHECK(load_as_f32(kv.v, kv.dtype, at) == (zeroed ? 0.0f : v[size_t(p * 6 + d)]));
+    }
+}
+
+TEST_CASE("attention: paged K/V equals contiguous K/V (bitwise) and the reference, odd shapes") {
+  ThreadPool pool(2);
+  const int32_t bs = 4;  // small blocks so every case spans several
+  for (DType dt : {DType::F32, DType::F16, DType::BF16})
+    for (auto [heads, kv_heads, hd] : {std::tuple{4, 4, 8}, std::tuple{6, 2, 5}, std::tuple{3, 1, 7}})
+      for (bool no_diag : {false, true})
+        for (int32_t window : {0, 1, 5})
+          for (auto [n, pos0] : {std::pair{1, 0}, std::pair{1, 13}, std::pair{7, 0}, std::pair{5, 22}}) {
+            const AttentionShape shape{heads, kv_heads, hd};
+            const AttentionMask mask{no_diag, window};
+            const int64_t width = int64_t(kv_heads) * hd, len = pos0 + n;
+            const int64_t n_blocks = (len + bs - 1) / bs, rows = (n_blocks + 3) * bs;
+            std::vector<uint8_t> kc(size_t(len * width) * dtype_size(dt)), vc(kc.size());
+            convert_from_f32(kc.data(), dt, random_floats(size_t(len * width), 21).data(), len * width);
+            convert_from_f32(vc.data(), dt, random_floats(size_t(len * width), 22).data(), len * width);
+            // Scatter the positions into shuffled blocks of a larger buffer.
+            std::vector<int32_t> table(size_t(n_blocks + 3));
+            for (size_t b = 0; b < table.size(); ++b) table[b] = int32_t(b);
+            std::shuffle(table.begin(), table.end(), std::mt19937(uint32_t(len)));
+            std::vector<uint8_t> kp(size_t(rows * width) * dtype_size(dt), 0xff), vp(kp.size(), 0xff);
+            const size_t row_bytes = size_t(width) * dtype_size(dt);
+            const KvView contiguous{kc.data(), vc.data(), dt, width};
+            const KvView paged{kp.data(), vp.data(), dt, width, table.data(), bs};
+            for (int64_t p = 0; p < len; ++p) {
+              std::memcpy(kp.data() + size_t(kv_row_index(paged, p)) * row_bytes, kc.data() + size_t(p) * row_bytes, row_bytes);
+              std::memcpy(vp.data() + size_t(kv_row_index(paged, p)) * row_bytes, vc.data() + size_t(p) * row_bytes, row_bytes);
+            }
+            const auto q = random_floats(size_t(n * heads * hd), 23);
+            std::vector<float> want(q.size()), got(q.size()), ref(q.size());
+            attention(want.data(), q.data(), n, pos0, contiguous, shape, mask, pool);
+            attention(got.data(), q.data(), n, pos0, paged, shape, mask, pool);
+            attention_reference(ref.data(), q.data(), n, pos0, paged, shape, mask);
+            const std::string what = std::string(dtype_name(dt)) + " heads=" + std::to_string(heads) + "/" +
+                                     std::to_string(kv_heads) + " hd=" + std::to_string(hd) + " window=" +
+                                     std::to_string(window) + " n=" + std::to_string(n) + " pos0=" + std::to_string(pos0);
+            CHECK_MSG(got == want, what);
+            float diff = 0, scale = 1e-6f;
+            for (size_t i = 0; i < ref.size(); ++i) {
+              diff = std::max(diff, std::abs(got[i] - ref[i]));
+              scale = std::max(scale, std::abs(ref[i]));
+            }
+            CHECK_MSG(diff / scale < 1e-5f, what);
+          }
+}
+
+TEST_CASE("attention_rows: each row equals that row alone against its own K/V (bitwise)") {
+  ThreadPool pool(2);
+  const AttentionShape shape{6, 2, 5};
+  const int64_t width = 2 * 5;
+  const std::vector<int64_t> positions{0, 9, 3, 20, 1};
+  std::vector<std::vector<uint8_t>> ks, vs;
+  std::vector<KvView> views;
+  for (size_t i = 0; i < positions.size(); ++i) {
+    const int64_t len = positions[i] + 1;
+    ks.emplace_back(size_t(len * width) * 2);
+    vs.emplace_back(size_t(len * width) * 2);
+    convert_from_f32(ks.back().data(), DType::F16, random_floats(size_t(len * width), uint32_t(31 + i)).data(), len * width);
+    convert_from_f32(vs.back().data(), DType::F16, random_floats(size_t(len * width), uint32_t(61 + i)).data(), len * width);
+  }
+  for (size_t i = 0; i < positions.size(); ++i) views.push_back(KvView{ks[i].data(), vs[i].data(), DType::F16, width});
+  const int64_t n = int64_t(positions.size()), q_width = 6 * 5;
+  const auto q = random_floats(size_t(n * q_width), 7);
+  for (bool no_diag : {false, true}) {
+    const AttentionMask mask{no_diag, 4};
+    std::vector<float> batch(q.size()), alone(static_cast<size_t>(q_width));
+    attention_rows(batch.data(), q.data(), n, positions.data(), views.data(), shape, mask, pool);
+    for (int64_t i = 0; i < n; ++i) {
+      attention(alone.data(), q.data() + i * q_width, 1, positions[size_t(i)], views[size_t(i)], shape, mask, pool);
+      CHECK_MSG(std::equal(alone.begin(), alone.end(), batch.begin() + i * q_width), "row " + std::to_string(i));
+    }
+  }
+}
