@@ -717,9 +717,11 @@ describe('errors: tokenizer', function () {
     });
 
     it('a token-id prompt generates text', async () => {
-      const r = await model.generate([1, 4, 5], { maxTokens: 4, temperature: 0 });
+      const prompt = [1, 4, 5];
+      const r = await model.generate(prompt, { maxTokens: 4, temperature: 0 });
       assert.equal(r.tokens.length, 4);
-      assert.equal(r.text, model.detokenize(r.tokens));
+      // The continuation of the prompt's text, with the space a word boundary adds kept.
+      assert.equal(model.detokenize(prompt) + r.text, model.detokenize([...prompt, ...r.tokens]));
     });
 
     it('a text prompt longer than the context is CONTEXT_OVERFLOW', async () => {
