@@ -1,12 +1,22 @@
-// npm run bench [-- model] : prints the benchmark tables (see docs/benchmarks.md).
+// npm run bench [-- model|engine] : prints a benchmark table (see docs/benchmarks.md).
 import * as os from 'node:os';
 import { formatModelTable, runModelBench } from '../lib/bench';
+import { formatEngineTable, runEngineBench } from '../lib/bench/engine';
+
+const suites: Record<string, () => Promise<string>> = {
+  model: async () => formatModelTable(runModelBench({ log })),
+  engine: async () => formatEngineTable(await runEngineBench({ log })),
+};
+
+function log(line: string): void {
+  console.error(line);
+}
 
 const suite = process.argv[2] ?? 'model';
-if (suite !== 'model') {
-  console.error(`unknown benchmark suite '${suite}' (available: model)`);
+const run = suites[suite];
+if (!run) {
+  console.error(`unknown benchmark suite '${suite}' (available: ${Object.keys(suites).join(', ')})`);
   process.exit(2);
 }
-console.log(`# lckv model benchmark — ${os.cpus()[0]?.model ?? 'cpu'}, ${os.availableParallelism()} threads, node ${process.version}`);
-const rows = runModelBench({ log: (l) => console.error(l) });
-console.log(formatModelTable(rows));
+console.log(`# lckv ${suite} benchmark — ${os.cpus()[0]?.model ?? 'cpu'}, ${os.availableParallelism()} threads, node ${process.version}`);
+run().then((table) => console.log(table));

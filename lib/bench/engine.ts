@@ -1,0 +1,127 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { loadModel } from '../model';
+import { BENCH_SHAPE, warmupLayerTypes, writeRandomCheckpoint, type RandomShape } from './random-checkpoint';
+
+/** LCKV vs standard under one KV budget: concurrency, throughput and batch scaling. */
+export interface EngineBenchOptions {
+  shape?: RandomShape;
+  requests?: number;
+  promptTokens?: number;
+  generateTokens?: number;
+  /** Sequences of the standard model that fit the KV budget (the LCKV model gets the same bytes). */
+  standardSequences?: number;
+  batches?: number[];
+  scalingTokens?: number;
+  threads?: number;
+  log?: (line: string) => void;
+}
+
+export interface EngineBenchRow {
+  model: string;
+  kvBytesPerToken: number;
+  kvBudgetBytes: number;
+  maxConcurrent: number;
+  tokensPerSecond: number;
+  preemptions: number;
+  /** Aggregate decode tokens/s with exactly this many sequences decoding together. */
+  batchScaling: { batch: number; tokensPerSecond: number }[];
+}
+
+function prompt(n: number, vocab: number, seed: number): number[] {
+  return Array.from({ length: n }, (_, i) => (i * 7919 + seed * 104729 + 13) % vocab);
+}
+
+async function measureVariant(dir: string, name: string, budget: number, o: Required<Omit<EngineBenchOptions, 'shape' | 'log' | 'threads'>> & { threads?: number }): Promise<EngineBenchRow> {
+  const model = await loadModel(dir, { threads: o.threads, kvCache: { bytes: budget }, maxBatch: 256 });
+  try {
+    const vocab = model.info.vocabSize;
+    let maxConcurrent = 0;
+    const timer = setInterval(() => (maxConcurrent = Math.max(maxConcurrent, model.stats().running)), 5);
+    const t0 = performance.now();
+    await Promise.all(
+      Array.from({ length: o.requests }, (_, r) =>
+        model.generate(prompt(o.promptTokens, vocab, r), { maxTokens: o.generateTokens, temperature: 0 }),
+      ),
+    );
+    const seconds = (performance.now() - t0) / 1000;
+    clearInterval(timer);
+    const stats = model.stats();
+    const batchScaling: EngineBenchRow['batchScaling'] = [];
+    for (const batch of o.batches) {
+      // Prefill every sequence first (1 token each), then time only the batched decode.
+      const streams = Array.from({ length: batch }, (_, r) =>
+        model.stream(prompt(8, vocab, 1000 + r), { maxTokens: o.scalingTokens + 1, temperature: 0 }),
+      );
+      await Promise.all(streams.map((s) => s.next()));
+      const start = performance.now();
+      await Promise.all(streams.map(async (s) => {
+        while (!(await s.next()).done);
+      }));
+      batchScaling.push({ batch, tokensPerSecond: (batch * o.scalingTokens * 1000) / (performance.now() - start) });
+    }
+    return {
+      model: name,
+      kvBytesPerToken: model.info.kvBytesPerToken,
+      kvBudgetBytes: budget,
+      maxConcurrent,
+      tokensPerSecond: (o.requests * o.generateTokens) / seconds,
+      preemptions: stats.preemptions,
+      batchScaling,
+    };
+  } finally {
+    await model.dispose();
+  }
+}
+
+export async function runEngineBench(opts: EngineBenchOptions = {}): Promise<EngineBenchRow[]> {
+  const shape = opts.shape ?? BENCH_SHAPE;
+  const o = {
+    requests: opts.requests ?? 64,
+    promptTokens: opts.promptTokens ?? 32,
+    generateTokens: opts.generateTokens ?? 128,
+    standardSequences: opts.standardSequences ?? 8,
+    batches: opts.batches ?? [1, 8, 32],
+    scalingTokens: opts.scalingTokens ?? 16,
+    threads: opts.threads,
+  };
+  const log = opts.log ?? (() => undefined);
+  const kvHeadBytes = 2 * shape.numKvHeads * (shape.hiddenSize / shape.numHeads) * 2; // K and V, f16
+  const blockTokens = 16;
+  const perSequence = Math.ceil((o.promptTokens + o.generateTokens) / blockTokens) * blockTokens;
+  const budget = o.standardSequences * perSequence * kvHeadBytes * shape.numLayers;
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lckv-engine-bench-'));
+  const rows: EngineBenchRow[] = [];
+  try {
+    const variants: [string, RandomShape][] = [
+      ['standard', shape],
+      [`lckv ${warmupLayerTypes(shape.numLayers)}`, { ...shape, layerTypes: warmupLayerTypes(shape.numLayers) }],
+    ];
+    for (const [name, s] of variants) {
+      const dir = path.join(tmp, name.split(' ')[0]);
+      log(`writing ${name} ...`);
+      writeRandomCheckpoint(dir, s, 'F16');
+      log(`measuring ${name} (${o.requests} requests, KV budget ${(budget / 2 ** 20).toFixed(1)} MiB) ...`);
+      rows.push(await measureVariant(dir, name, budget, o));
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+  return rows;
+}
+
+export function formatEngineTable(rows: EngineBenchRow[]): string {
+  const [std, lckv] = rows;
+  const batches = std.batchScaling.map((b) => b.batch);
+  const head = `| model | KV B/token | max concurrent | decode tok/s (all requests) | preemptions | ${batches.map((b) => `batch ${b} tok/s`).join(' | ')} |`;
+  const sep = `|---|---:|---:|---:|---:|${batches.map(() => '---:').join('|')}|`;
+  const line = (r: EngineBenchRow) =>
+    `| ${r.model} | ${r.kvBytesPerToken} | ${r.maxConcurrent} | ${r.tokensPerSecond.toFixed(1)} | ${r.preemptions} | ${r.batchScaling.map((b) => b.tokensPerSecond.toFixed(1)).join(' | ')} |`;
+  const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}x`;
+  const ratios =
+    `| LCKV / standard | ${ratio(std.kvBytesPerToken, lckv.kvBytesPerToken)} less | ${ratio(lckv.maxConcurrent, std.maxConcurrent)} | ` +
+    `${ratio(lckv.tokensPerSecond, std.tokensPerSecond)} | | ${lckv.batchScaling.map((b, i) => ratio(b.tokensPerSecond, std.batchScaling[i].tokensPerSecond)).join(' | ')} |`;
+  return [head, sep, line(std), line(lckv), ratios].join('\n');
+}
