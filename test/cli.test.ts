@@ -169,6 +169,23 @@ describe('cli (lckv)', function () {
     assert.ok(Number(cells[3]) > 0 && Number(cells[4]) > 0, row);
   });
 
+  it('bench --chart draws LCKV vs standard throughput against batch size as an SVG', async () => {
+    const svg = path.join(dir, 'chart.svg');
+    const run = await lckv(['bench', '--small', '--chart', svg]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /\| LCKV \/ standard \|/);
+    const text = fs.readFileSync(svg, 'utf8');
+    assert.match(text, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"[^>]*>/);
+    assert.match(text.trim(), /<\/svg>$/);
+    const lines = [...text.matchAll(/<polyline [^>]*points="([^"]+)"\/>/g)].map((m) => m[1].split(' '));
+    assert.equal(lines.length, 2, 'one line per model');
+    for (const points of lines) {
+      assert.equal(points.length, 3, 'batch 1, 8 and 32');
+      for (const p of points) assert.match(p, /^\d+(\.\d+)?,\d+(\.\d+)?$/);
+    }
+    assert.equal((text.match(/</g) ?? []).length, (text.match(/>/g) ?? []).length);
+  });
+
   it('--help on every command exits 0; usage errors exit 2; runtime failures exit 1', async () => {
     const helps = await Promise.all([
       lckv(['--help']),

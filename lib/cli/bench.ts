@@ -1,6 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { formatModelTable, runModelBench, type BenchRow } from '../bench';
+import { throughputChart } from '../bench/chart';
+import { formatEngineTable, runEngineBench } from '../bench/engine';
 import { measureCase } from '../bench/measure';
 import { BENCH_SHAPE, type WeightDtype } from '../bench/random-checkpoint';
 import { DEFAULT_MODEL_DIR } from '../model';
@@ -8,27 +10,33 @@ import { UsageError, numberFlag, out, parse, type Command } from './common';
 
 const DTYPES: readonly WeightDtype[] = ['F32', 'F16', 'BF16'];
 
-/** A smaller random shape for a quick look (--small). */
-const SMALL_SHAPE = { ...BENCH_SHAPE, hiddenSize: 256, intermediateSize: 704, numLayers: 6, numHeads: 4, numKvHeads: 2, vocabSize: 4096 };
+/** A tiny random shape (~1M parameters) for a quick look (--small). */
+const SMALL_SHAPE = { ...BENCH_SHAPE, hiddenSize: 128, intermediateSize: 352, numLayers: 4, numHeads: 4, numKvHeads: 2, vocabSize: 2048 };
 
 export const bench: Command = {
   name: 'bench',
   summary: 'bench [--model DIR | --dtypes F16,...]                prefill/decode speed and memory, as a table',
   usage: `Usage: lckv bench [--model DIR] [options]
+       lckv bench --engine [--chart out.svg] [--small]
 
 Without --model: random ~127M-parameter models (hidden 768, 12 layers, vocab 32000), a
 standard Llama and its LCKV twin (warmup layers), for each weight dtype, each measured in
 a fresh process. With --model: that checkpoint (--model bundled: the bundled model).
 Prints prefill tokens/s, decode tokens/s, p50/p90 per-token latency and peak RSS.
+--engine (or --chart): the batching engine instead — the standard model and its LCKV twin
+under the same KV budget: sequences served at once, aggregate decode tokens/s, and decode
+tokens/s at batch 1, 8 and 32; --chart draws the batch scaling of both as an SVG.
 
 Options:
   --model DIR                 measure this checkpoint instead of random models
   --dtypes LIST               weight dtypes of the random models (default F32,F16,BF16)
-  --small                     a ~6M-parameter random shape instead (quick)
+  --small                     a ~1M-parameter random shape and fewer requests (quick)
   --prompt-tokens N           prefill prompt length (default 512)
   --decode-tokens N           tokens decoded per repeat (default 64)
   --repeats N                 repeats; medians are reported (default 3)
   --threads N                 compute threads (default: all cores)
+  --engine                    the engine benchmark (LCKV vs standard, same KV budget)
+  --chart FILE                with the engine benchmark, write throughput vs batch size as SVG
   -h, --help                  this help`,
 
   async run(args) {
@@ -40,6 +48,8 @@ Options:
       'decode-tokens': { type: 'string' },
       repeats: { type: 'string' },
       threads: { type: 'string' },
+      engine: { type: 'boolean' },
+      chart: { type: 'string' },
     });
     if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
     const dtypes = values.dtypes?.split(',').map((d) => d.trim().toUpperCase());
@@ -51,6 +61,17 @@ Options:
       repeats: numberFlag('--repeats', values.repeats, 1, 1000, true) ?? 3,
       threads: numberFlag('--threads', values.threads, 1, 1024, true),
     };
+    if (values.engine || values.chart !== undefined) {
+      if (values.model !== undefined) throw new UsageError('--engine compares random models; it takes no --model');
+      const engineRows = await runEngineBench({
+        threads: common.threads,
+        ...(values.small ? { shape: SMALL_SHAPE, requests: 16, promptTokens: 16, generateTokens: 16, scalingTokens: 4 } : {}),
+        log: (l) => process.stderr.write(`${l}\n`),
+      });
+      if (values.chart !== undefined) fs.writeFileSync(values.chart, throughputChart(engineRows));
+      out(formatEngineTable(engineRows) + '\n');
+      return;
+    }
     let rows: BenchRow[];
     if (values.model !== undefined) {
       const dir = values.model === 'bundled' ? DEFAULT_MODEL_DIR : values.model;
