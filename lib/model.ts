@@ -287,7 +287,7 @@ async function generationDefaults(dir: string, parsed: ParsedConfig) {
   for (const id of Array.isArray(eos) ? eos : [eos])
     if (Number.isSafeInteger(id) && !parsed.eosTokenIds.includes(id as number)) parsed.eosTokenIds.push(id as number);
   return {
-    maxTokens: 256,
+    maxTokens: num(g.max_new_tokens, 256),
     temperature: g.do_sample === false ? 0 : num(g.temperature, 0.8),
     topK: num(g.top_k, 40),
     topP: num(g.top_p, 0.95),
