@@ -17,7 +17,7 @@ export interface PrefillOptions {
 
 /** Options of `generate` and `stream`. */
 export interface GenerateOptions extends PrefillOptions {
-  /** Most tokens to generate (default 256). Generation also stops at the context length. */
+  /** Most tokens to generate (default: generation_config.json max_new_tokens, else 256). Also stops at the context length. */
   maxTokens?: number;
   /** 0 = greedy. Default: generation_config.json's, else 0.8. */
   temperature?: number;
