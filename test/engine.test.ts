@@ -130,6 +130,26 @@ describe('engine: continuous batching over the paged KV pool', function () {
     }
   });
 
+  it('a standard model recomputes preempted tokens in one parallel pass, with the same outputs', async () => {
+    const std = tmpDir('lckv-engine-std-');
+    makeCheckpoint(std, { ...SPEC, modelType: 'llama', layerTypes: undefined });
+    const r = mulberry32(11);
+    const prompts = Array.from({ length: 4 }, () => Array.from({ length: 10 }, () => 1 + Math.floor(r() * 63)));
+    const alone = await loadModel(std, { threads: 2 });
+    const tightStd = await loadModel(std, { threads: 2, kvCache: { tokens: 4 * 16 } });
+    try {
+      const want = [];
+      for (const p of prompts) want.push((await alone.generate(p, { maxTokens: 40, temperature: 0 })).tokens);
+      const got = await Promise.all(prompts.map((p) => tightStd.generate(p, { maxTokens: 40, temperature: 0 })));
+      got.forEach((g, i) => assert.deepEqual(g.tokens, want[i], `request ${i}`));
+      assert.ok(tightStd.stats().preemptions > 0, 'no preemption happened');
+    } finally {
+      await alone.dispose();
+      await tightStd.dispose();
+      removeDir(std);
+    }
+  });
+
   it('aborting half of 64 streams mid-stream frees their blocks; the rest equal their solo runs', async () => {
     const reqs = requests(64, false, 4).map((q) => ({ ...q, options: { ...q.options, maxTokens: 20 } }));
     const model = await tight(12 * 16);

@@ -3,8 +3,8 @@
 // on its own (the LCKV prefill plan), then decode every running sequence as ONE native
 // forward pass. When blocks run out mid-decode the newest running sequence is preempted:
 // its blocks are freed and it waits again, in arrival order, to be recomputed from its
-// prompt (same prefill mode) plus its generated tokens (sequentially, as they were decoded),
-// so its output does not change. Sampling and stops live in the jobs (lib/engine/jobs.ts).
+// prompt (same prefill mode) plus its generated tokens (with values identical to their
+// decode), so its output does not change. Sampling and stops live in the jobs (lib/engine/jobs.ts).
 import { LckvError, fromNative } from '../errors';
 import { native, type NativeModel, type NativeSequence } from '../native';
 
@@ -48,6 +48,8 @@ interface Entry {
   readonly seq: NativeSequence;
 }
 
+/** Native prefill modes (lib/options.ts PREFILL_MODES). */
+const ITERATIVE = 1;
 const SEQUENTIAL = 2;
 
 export class Scheduler {
@@ -60,10 +62,19 @@ export class Scheduler {
   private tokensGenerated = 0;
   private busyMs = 0;
 
+  /**
+   * Tokens generated before a preemption are recomputed exactly as they were decoded. A plan
+   * without cyclic groups gives the same values in one parallel pass (each row is computed
+   * as alone); with cycles only a token-by-token pass does.
+   */
+  private readonly recomputeMode: number;
+
   constructor(
     private readonly model: NativeModel,
     private readonly maxBatch: number,
-  ) {}
+  ) {
+    this.recomputeMode = model.plan().steps.some((s) => s.cyclic) ? SEQUENTIAL : ITERATIVE;
+  }
 
   /** Positions the whole pool holds. */
   get capacity(): number {
@@ -164,7 +175,7 @@ export class Scheduler {
       try {
         logits = await e.seq.run(Int32Array.from(job.prompt), job.prefill.mode, job.prefill.passes, job.scoring);
         if (job.generated.length > 0 && this.live.has(job))
-          logits = await e.seq.run(Int32Array.from(job.generated), SEQUENTIAL, 0, false);
+          logits = await e.seq.run(Int32Array.from(job.generated), this.recomputeMode, 0, false);
       } catch (err) {
         if (this.live.has(job)) {
           this.finish(e);
