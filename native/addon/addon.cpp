@@ -101,26 +101,20 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   std::shared_ptr<KvPool> pool_;
 };
 
-class RunWorker : public Napi::AsyncWorker {
+// An AsyncWorker whose work yields logits: resolves a promise with a Float32Array, or rejects
+// with the engine's error code. The sequences' busy flags are set for as long as it runs.
+class LogitsWorker : public Napi::AsyncWorker {
  public:
-  RunWorker(Napi::Env env, std::shared_ptr<Engine> engine, std::shared_ptr<Sequence> seq, std::vector<int32_t> tokens,
-            RunRequest req, std::shared_ptr<bool> busy, std::shared_ptr<std::atomic<bool>> cancel)
-      : Napi::AsyncWorker(env),
-        deferred_(Napi::Promise::Deferred::New(env)),
-        engine_(std::move(engine)),
-        seq_(std::move(seq)),
-        tokens_(std::move(tokens)),
-        req_(req),
-        busy_(std::move(busy)),
-        cancel_(std::move(cancel)) {}
+  LogitsWorker(Napi::Env env, std::vector<std::shared_ptr<bool>> busy)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), busy_(std::move(busy)) {
+    for (auto& b : busy_) *b = true;
+  }
 
   Napi::Promise promise() { return deferred_.Promise(); }
 
   void Execute() override {
     try {
-      req_.tokens = tokens_.data();
-      req_.n = int64_t(tokens_.size());
-      logits_ = engine_->run(*seq_, req_);
+      logits_ = compute();
     } catch (const Error& e) {
       code_ = e.code();
       SetError(e.what());
@@ -131,27 +125,52 @@ class RunWorker : public Napi::AsyncWorker {
   }
 
   void OnOK() override {
-    *busy_ = false;
+    for (auto& b : busy_) *b = false;
     Napi::Float32Array out = Napi::Float32Array::New(Env(), logits_.size());
     std::copy(logits_.begin(), logits_.end(), out.Data());
     deferred_.Resolve(out);
   }
 
   void OnError(const Napi::Error& err) override {
-    *busy_ = false;
+    for (auto& b : busy_) *b = false;
     deferred_.Reject(to_js_error(Env(), code_, err.Message()).Value());
   }
 
+ protected:
+  virtual std::vector<float> compute() = 0;  // runs on a libuv worker thread
+
  private:
   Napi::Promise::Deferred deferred_;
+  std::vector<std::shared_ptr<bool>> busy_;
+  std::vector<float> logits_;
+  std::string code_ = "INTERNAL";
+};
+
+// One sequence's prefill or decode step.
+class RunWorker : public LogitsWorker {
+ public:
+  RunWorker(Napi::Env env, std::shared_ptr<Engine> engine, std::shared_ptr<Sequence> seq, std::vector<int32_t> tokens,
+            RunRequest req, std::shared_ptr<bool> busy, std::shared_ptr<std::atomic<bool>> cancel)
+      : LogitsWorker(env, {std::move(busy)}),
+        engine_(std::move(engine)),
+        seq_(std::move(seq)),
+        tokens_(std::move(tokens)),
+        req_(req),
+        cancel_(std::move(cancel)) {}
+
+ protected:
+  std::vector<float> compute() override {
+    req_.tokens = tokens_.data();
+    req_.n = int64_t(tokens_.size());
+    return engine_->run(*seq_, req_);
+  }
+
+ private:
   std::shared_ptr<Engine> engine_;
   std::shared_ptr<Sequence> seq_;
   std::vector<int32_t> tokens_;
   RunRequest req_;
-  std::shared_ptr<bool> busy_;
   std::shared_ptr<std::atomic<bool>> cancel_;  // kept alive while the request runs
-  std::vector<float> logits_;
-  std::string code_ = "INTERNAL";
 };
 
 class NativeSequence : public Napi::ObjectWrap<NativeSequence> {
@@ -197,7 +216,6 @@ class NativeSequence : public Napi::ObjectWrap<NativeSequence> {
     req.all_logits = info[3].ToBoolean().Value();
     req.cancel = cancel_.get();
     cancel_->store(false);
-    *busy_ = true;
     auto* worker = new RunWorker(env, engine_, seq_, std::move(tokens), req, busy_, cancel_);
     Napi::Promise promise = worker->promise();
     worker->Queue();
@@ -237,55 +255,27 @@ class NativeSequence : public Napi::ObjectWrap<NativeSequence> {
   std::shared_ptr<std::atomic<bool>> cancel_ = std::make_shared<std::atomic<bool>>(false);
 };
 
-class DecodeWorker : public Napi::AsyncWorker {
+// One decode step for many sequences: one forward pass with a row per sequence.
+class DecodeWorker : public LogitsWorker {
  public:
   DecodeWorker(Napi::Env env, std::shared_ptr<Engine> engine, std::vector<std::shared_ptr<Sequence>> seqs,
                std::vector<std::shared_ptr<bool>> busy, std::vector<int32_t> tokens)
-      : Napi::AsyncWorker(env),
-        deferred_(Napi::Promise::Deferred::New(env)),
+      : LogitsWorker(env, std::move(busy)),
         engine_(std::move(engine)),
         seqs_(std::move(seqs)),
-        busy_(std::move(busy)),
-        tokens_(std::move(tokens)) {
-    for (auto& b : busy_) *b = true;
-  }
+        tokens_(std::move(tokens)) {}
 
-  Napi::Promise promise() { return deferred_.Promise(); }
-
-  void Execute() override {
-    try {
-      std::vector<Sequence*> rows;
-      for (auto& s : seqs_) rows.push_back(s.get());
-      logits_ = engine_->decode(rows.data(), tokens_.data(), int64_t(rows.size()));
-    } catch (const Error& e) {
-      code_ = e.code();
-      SetError(e.what());
-    } catch (const std::bad_alloc&) {
-      code_ = "OUT_OF_MEMORY";
-      SetError("out of memory");
-    }
-  }
-
-  void OnOK() override {
-    for (auto& b : busy_) *b = false;
-    Napi::Float32Array out = Napi::Float32Array::New(Env(), logits_.size());
-    std::copy(logits_.begin(), logits_.end(), out.Data());
-    deferred_.Resolve(out);
-  }
-
-  void OnError(const Napi::Error& err) override {
-    for (auto& b : busy_) *b = false;
-    deferred_.Reject(to_js_error(Env(), code_, err.Message()).Value());
+ protected:
+  std::vector<float> compute() override {
+    std::vector<Sequence*> rows;
+    for (auto& s : seqs_) rows.push_back(s.get());
+    return engine_->decode(rows.data(), tokens_.data(), int64_t(rows.size()));
   }
 
  private:
-  Napi::Promise::Deferred deferred_;
   std::shared_ptr<Engine> engine_;
   std::vector<std::shared_ptr<Sequence>> seqs_;  // [rows] kept alive while the step runs
-  std::vector<std::shared_ptr<bool>> busy_;
-  std::vector<int32_t> tokens_;  // [rows]
-  std::vector<float> logits_;    // [rows, vocab]
-  std::string code_ = "INTERNAL";
+  std::vector<int32_t> tokens_;                  // [rows]
 };
 
 // decodeBatch(sequences: NativeSequence[], tokens: Int32Array) => Promise<Float32Array [rows, vocab]>

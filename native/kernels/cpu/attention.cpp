@@ -65,33 +65,33 @@ void attend_group(float* out, const float* q, int64_t t, int32_t kv_head, const 
 
 }  // namespace
 
+namespace {
+
+// Splits the (query row, kv head) tasks statically over the pool's threads.
+template <typename Fn>
+void for_each_row_and_kv_head(int64_t n, int32_t n_kv_heads, ThreadPool& pool, Fn&& fn) {
+  pool.run([&](int32_t tid, int32_t n_threads) {
+    int64_t t0, t1;
+    split_range(n * n_kv_heads, tid, n_threads, &t0, &t1);
+    for (int64_t task = t0; task < t1; ++task) fn(task / n_kv_heads, int32_t(task % n_kv_heads));
+  });
+}
+
+}  // namespace
+
 void attention(float* out, const float* q, int64_t n, int64_t pos0, const KvView& kv, const AttentionShape& shape,
                const AttentionMask& mask, ThreadPool& pool) {
   const int64_t width = int64_t(shape.n_heads) * shape.head_dim;
-  const int64_t tasks = n * shape.n_kv_heads;
-  pool.run([&](int32_t tid, int32_t n_threads) {
-    int64_t t0, t1;
-    split_range(tasks, tid, n_threads, &t0, &t1);
-    for (int64_t task = t0; task < t1; ++task) {
-      const int64_t i = task / shape.n_kv_heads;
-      const int32_t kv_head = int32_t(task % shape.n_kv_heads);
-      attend_group(out + i * width, q + i * width, pos0 + i, kv_head, kv, shape, mask);
-    }
+  for_each_row_and_kv_head(n, shape.n_kv_heads, pool, [&](int64_t i, int32_t kv_head) {
+    attend_group(out + i * width, q + i * width, pos0 + i, kv_head, kv, shape, mask);
   });
 }
 
 void attention_rows(float* out, const float* q, int64_t n, const int64_t* positions, const KvView* kv,
                     const AttentionShape& shape, const AttentionMask& mask, ThreadPool& pool) {
   const int64_t width = int64_t(shape.n_heads) * shape.head_dim;
-  const int64_t tasks = n * shape.n_kv_heads;
-  pool.run([&](int32_t tid, int32_t n_threads) {
-    int64_t t0, t1;
-    split_range(tasks, tid, n_threads, &t0, &t1);
-    for (int64_t task = t0; task < t1; ++task) {
-      const int64_t i = task / shape.n_kv_heads;
-      const int32_t kv_head = int32_t(task % shape.n_kv_heads);
-      attend_group(out + i * width, q + i * width, positions[i], kv_head, kv[i], shape, mask);
-    }
+  for_each_row_and_kv_head(n, shape.n_kv_heads, pool, [&](int64_t i, int32_t kv_head) {
+    attend_group(out + i * width, q + i * width, positions[i], kv_head, kv[i], shape, mask);
   });
 }
 
