@@ -1,6 +1,7 @@
-// AVX2 + FMA + F16C matmul: tiles of up to 2 x rows by 4 weight rows (8 accumulators,
-// within the 16 ymm registers), weights widened to f32 as they are loaded. Compiled for
-// AVX2 whatever the build's baseline; only called when isa_detect() found the instructions.
+// AVX2 + FMA + F16C matmul: register tiles of x rows by weight rows (at most 12
+// accumulators, within the 16 ymm registers), weights widened to f32 as they are loaded.
+// Compiled for AVX2 whatever the build's baseline; only called when isa_detect() found
+// the instructions.
 #include "kernels/cpu/matmul.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -58,27 +59,43 @@ inline void tile(float* y, int64_t y_stride, const float* x, const void* w, int6
     }
 }
 
-template <DType T, int NW>
-void rows_for_x_tile(float* y, int64_t y_stride, const float* x, int64_t nx, const void* w, int64_t cols,
-                     int64_t r) {
-  switch (nx) {
-    case 2: tile<T, 2, NW>(y, y_stride, x, w, cols, r); break;
-    default: tile<T, 1, NW>(y, y_stride, x, w, cols, r); break;
+// Rows i .. i + nx of x (nx <= MAX_NX) against weight rows r .. r + NW.
+template <DType T, int NW, int MAX_NX>
+void x_tile(float* y, int64_t y_stride, const float* x, int64_t nx, const void* w, int64_t cols, int64_t r) {
+  if constexpr (MAX_NX >= 4) {
+    if (nx >= 4) return tile<T, 4, NW>(y, y_stride, x, w, cols, r);
+    if (nx == 3) return tile<T, 3, NW>(y, y_stride, x, w, cols, r);
   }
+  if constexpr (MAX_NX >= 2) {
+    if (nx == 2) return tile<T, 2, NW>(y, y_stride, x, w, cols, r);
+  }
+  tile<T, 1, NW>(y, y_stride, x, w, cols, r);
 }
 
+// Weight rows [r0, r1) in tiles of NW against x rows [i0, i1) in tiles of up to MAX_NX.
+template <DType T, int NW, int MAX_NX>
+void row_tiles(float* y, const float* x, int64_t i0, int64_t i1, const WeightView& w, int64_t r0, int64_t r1) {
+  int64_t r = r0;
+  for (; r + NW <= r1; r += NW)
+    for (int64_t i = i0; i < i1; i += MAX_NX)
+      x_tile<T, NW, MAX_NX>(y + i * w.rows, w.rows, x + i * w.cols, i1 - i, w.data, w.cols, r);
+  for (; r < r1; ++r)
+    for (int64_t i = i0; i < i1; i += MAX_NX)
+      x_tile<T, 1, MAX_NX>(y + i * w.rows, w.rows, x + i * w.cols, i1 - i, w.data, w.cols, r);
+}
+
+// One x row (decode): 4 weight rows per tile, 4 independent FMA chains streaming weights.
+// Several x rows: 4 x rows by 3 weight rows, 12 accumulators, so each loaded weight vector
+// feeds 4 FMAs. Either way each output is the same FMA sequence over the same columns.
 template <DType T>
 void rows(float* y, const float* x, int64_t n, const WeightView& w, int64_t r0, int64_t r1) {
   constexpr int64_t kXChunk = 64;  // x rows kept hot in L2 while weight rows stream past
   for (int64_t i0 = 0; i0 < n; i0 += kXChunk) {
     const int64_t i1 = i0 + kXChunk < n ? i0 + kXChunk : n;
-    int64_t r = r0;
-    for (; r + 4 <= r1; r += 4)
-      for (int64_t i = i0; i < i1; i += 2)
-        rows_for_x_tile<T, 4>(y + i * w.rows, w.rows, x + i * w.cols, i1 - i < 2 ? i1 - i : 2, w.data, w.cols, r);
-    for (; r < r1; ++r)
-      for (int64_t i = i0; i < i1; i += 2)
-        rows_for_x_tile<T, 1>(y + i * w.rows, w.rows, x + i * w.cols, i1 - i < 2 ? i1 - i : 2, w.data, w.cols, r);
+    if (i1 - i0 == 1)
+      row_tiles<T, 4, 1>(y, x, i0, i1, w, r0, r1);
+    else
+      row_tiles<T, 3, 4>(y, x, i0, i1, w, r0, r1);
   }
 }
 
