@@ -23,6 +23,9 @@ export interface EngineBenchRow {
   kvBytesPerToken: number;
   kvBudgetBytes: number;
   maxConcurrent: number;
+  /** Largest process RSS sampled during the run less the RSS before loading, and what the model should need at most. */
+  rssGrowthBytes: number;
+  weightsPlusKvBytes: number;
   tokensPerSecond: number;
   preemptions: number;
   /** Aggregate decode tokens/s with exactly this many sequences decoding together. */
@@ -34,11 +37,16 @@ function prompt(n: number, vocab: number, seed: number): number[] {
 }
 
 async function measureVariant(dir: string, name: string, budget: number, o: Required<Omit<EngineBenchOptions, 'shape' | 'log' | 'threads'>> & { threads?: number }): Promise<EngineBenchRow> {
+  const rssBefore = process.memoryUsage.rss();
   const model = await loadModel(dir, { threads: o.threads, kvCache: { bytes: budget }, maxBatch: 256 });
   try {
     const vocab = model.info.vocabSize;
     let maxConcurrent = 0;
-    const timer = setInterval(() => (maxConcurrent = Math.max(maxConcurrent, model.stats().running)), 5);
+    let peakRssBytes = 0;
+    const timer = setInterval(() => {
+      maxConcurrent = Math.max(maxConcurrent, model.stats().running);
+      peakRssBytes = Math.max(peakRssBytes, process.memoryUsage.rss());
+    }, 5);
     const t0 = performance.now();
     await Promise.all(
       Array.from({ length: o.requests }, (_, r) =>
@@ -66,6 +74,8 @@ async function measureVariant(dir: string, name: string, budget: number, o: Requ
       kvBytesPerToken: model.info.kvBytesPerToken,
       kvBudgetBytes: budget,
       maxConcurrent,
+      rssGrowthBytes: peakRssBytes - rssBefore,
+      weightsPlusKvBytes: fs.statSync(path.join(dir, 'model.safetensors')).size + model.stats().kvBytesTotal,
       tokensPerSecond: (o.requests * o.generateTokens) / seconds,
       preemptions: stats.preemptions,
       batchScaling,
@@ -115,13 +125,17 @@ export async function runEngineBench(opts: EngineBenchOptions = {}): Promise<Eng
 export function formatEngineTable(rows: EngineBenchRow[]): string {
   const [std, lckv] = rows;
   const batches = std.batchScaling.map((b) => b.batch);
-  const head = `| model | KV B/token | max concurrent | decode tok/s (all requests) | preemptions | ${batches.map((b) => `batch ${b} tok/s`).join(' | ')} |`;
-  const sep = `|---|---:|---:|---:|---:|${batches.map(() => '---:').join('|')}|`;
+  const mib = (b: number) => (b / 2 ** 20).toFixed(0);
+  const head =
+    `| model | KV B/token | max concurrent | decode tok/s (all requests) | preemptions | RSS growth MiB | weights + KV MiB | ` +
+    `${batches.map((b) => `batch ${b} tok/s`).join(' | ')} |`;
+  const sep = `|---|---:|---:|---:|---:|---:|---:|${batches.map(() => '---:').join('|')}|`;
   const line = (r: EngineBenchRow) =>
-    `| ${r.model} | ${r.kvBytesPerToken} | ${r.maxConcurrent} | ${r.tokensPerSecond.toFixed(1)} | ${r.preemptions} | ${r.batchScaling.map((b) => b.tokensPerSecond.toFixed(1)).join(' | ')} |`;
+    `| ${r.model} | ${r.kvBytesPerToken} | ${r.maxConcurrent} | ${r.tokensPerSecond.toFixed(1)} | ${r.preemptions} | ` +
+    `${mib(r.rssGrowthBytes)} | ${mib(r.weightsPlusKvBytes)} | ${r.batchScaling.map((b) => b.tokensPerSecond.toFixed(1)).join(' | ')} |`;
   const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}x`;
   const ratios =
     `| LCKV / standard | ${ratio(std.kvBytesPerToken, lckv.kvBytesPerToken)} less | ${ratio(lckv.maxConcurrent, std.maxConcurrent)} | ` +
-    `${ratio(lckv.tokensPerSecond, std.tokensPerSecond)} | | ${lckv.batchScaling.map((b, i) => ratio(b.tokensPerSecond, std.batchScaling[i].tokensPerSecond)).join(' | ')} |`;
+    `${ratio(lckv.tokensPerSecond, std.tokensPerSecond)} | | | | ${lckv.batchScaling.map((b, i) => ratio(b.tokensPerSecond, std.batchScaling[i].tokensPerSecond)).join(' | ')} |`;
   return [head, sep, line(std), line(lckv), ratios].join('\n');
 }
