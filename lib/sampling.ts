@@ -33,22 +33,48 @@ function argmax(values: ArrayLike<number>): number {
 }
 
 /** Applies the repetition penalty (as Hugging Face does) to a copy of the logits. */
-function penalize(logits: Float32Array, seen: Iterable<number>, penalty: number): Float32Array {
+function penalize(logits: Float32Array, seen: ReadonlySet<number>, penalty: number): Float32Array {
   if (penalty === 1) return logits;
   const out = Float32Array.from(logits);
-  for (const id of new Set(seen)) out[id] = out[id] > 0 ? out[id] / penalty : out[id] * penalty;
+  for (const id of seen) out[id] = out[id] > 0 ? out[id] / penalty : out[id] * penalty;
   return out;
+}
+
+/** Whether token a ranks before token b: higher score first, lower id on ties. */
+function ranksBefore(scores: Float32Array, a: number, b: number): boolean {
+  return scores[a] > scores[b] || (scores[a] === scores[b] && a < b);
+}
+
+/**
+ * Token ids by rank (see ranksBefore), the best `k` only when 0 < k < vocabulary size.
+ * Selecting k of a 32k vocabulary is ~25x cheaper than sorting it, and this runs per token.
+ */
+function ranked(scores: Float32Array, k: number): number[] {
+  if (!(k > 0 && k < scores.length)) return Array.from(scores.keys()).sort((a, b) => (ranksBefore(scores, a, b) ? -1 : 1));
+  const best: number[] = [];
+  for (let id = 0; id < scores.length; id++) {
+    if (best.length === k && !ranksBefore(scores, id, best[k - 1])) continue;
+    let lo = 0;
+    let hi = best.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (ranksBefore(scores, best[mid], id)) lo = mid + 1;
+      else hi = mid;
+    }
+    best.splice(lo, 0, id);
+    if (best.length > k) best.pop();
+  }
+  return best;
 }
 
 /**
  * Picks the next token: repetition penalty, then greedy when temperature is 0, else
  * temperature -> top-k -> top-p -> min-p -> a draw from the renormalized distribution.
  */
-export function sampleToken(logits: Float32Array, s: SamplingSettings, seen: Iterable<number>, rng: Rng): number {
+export function sampleToken(logits: Float32Array, s: SamplingSettings, seen: ReadonlySet<number>, rng: Rng): number {
   const scores = penalize(logits, seen, s.repetitionPenalty);
   if (s.temperature === 0) return argmax(scores);
-  let order = Array.from(scores.keys()).sort((a, b) => scores[b] - scores[a] || a - b);
-  if (s.topK > 0 && s.topK < order.length) order = order.slice(0, s.topK);
+  const order = ranked(scores, s.topK);
   const top = scores[order[0]];
   const probs = order.map((id) => Math.exp((scores[id] - top) / s.temperature));
   const total = probs.reduce((a, b) => a + b, 0);

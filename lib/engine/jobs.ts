@@ -37,6 +37,8 @@ export class GenerationJob implements Job {
   private readonly filter: StopStringFilter;
   private readonly decoder?: IncrementalDecoder;
   private readonly rng: Rng;
+  /** Tokens of the prompt and the output so far (the repetition penalty's domain). */
+  private readonly seen: Set<number>;
   private readonly pieces: StreamPiece[] = [];
   private done = false;
   private error?: LckvError;
@@ -51,6 +53,7 @@ export class GenerationJob implements Job {
     // The prompt's last ids as context keep what a decoder drops at the start of a text.
     this.decoder = spec.decode ? new IncrementalDecoder(spec.decode, prompt.slice(-4)) : undefined;
     this.rng = new Rng(spec.settings.seed);
+    this.seen = new Set(prompt);
   }
 
   accept(logits: Float32Array): boolean {
@@ -60,8 +63,9 @@ export class GenerationJob implements Job {
       this.notify();
       return false;
     }
-    const token = sampleToken(logits, spec.settings, [...this.prompt, ...generated], this.rng);
+    const token = sampleToken(logits, spec.settings, this.seen, this.rng);
     generated.push(token);
+    this.seen.add(token);
     const isEos = spec.eosTokenIds.includes(token);
     let text = this.filter.push(this.decoder ? this.decoder.push(token) : '');
     // Feeding this token back would take position prompt + generated - 1.

@@ -1,0 +1,44 @@
+// The sampler against a plain re-statement of its rule (full sort, then the filters), on
+// logits with many ties, so the top-k selection shortcut cannot change a single draw.
+import * as assert from 'node:assert/strict';
+import { Rng, sampleToken, type SamplingSettings } from '../lib/sampling';
+import { mulberry32 } from './fixtures';
+
+function plainSample(logits: Float32Array, s: SamplingSettings, seen: Set<number>, rng: Rng): number {
+  const scores = Array.from(logits, (v, id) => (seen.has(id) && s.repetitionPenalty !== 1 ? (v > 0 ? v / s.repetitionPenalty : v * s.repetitionPenalty) : v));
+  let ids = scores.map((_, id) => id).sort((a, b) => scores[b] - scores[a] || a - b);
+  if (s.temperature === 0) return ids[0];
+  if (s.topK > 0) ids = ids.slice(0, s.topK);
+  const p = ids.map((id) => Math.exp((scores[id] - scores[ids[0]]) / s.temperature));
+  const total = p.reduce((a, b) => a + b, 0);
+  let keep = ids.length;
+  for (let i = 0, c = 0; s.topP < 1 && i < ids.length; i++) if ((c += p[i] / total) >= s.topP) { keep = i + 1; break; }
+  while (s.minP > 0 && keep > 1 && p[keep - 1] < s.minP * p[0]) keep--;
+  let r = rng.next() * p.slice(0, keep).reduce((a, b) => a + b, 0);
+  for (let i = 0; i < keep; i++) if ((r -= p[i]) < 0) return ids[i];
+  return ids[keep - 1];
+}
+
+describe('sampling', () => {
+  it('top-k selection, top-p, min-p and the penalty draw exactly what a full sort draws', () => {
+    const r = mulberry32(5);
+    for (let trial = 0; trial < 200; trial++) {
+      const vocab = 50 + Math.floor(r() * 500);
+      // Quantized values: many exact ties, which rank by token id.
+      const logits = Float32Array.from({ length: vocab }, () => Math.round(r() * 40) / 4 - 5);
+      const s: SamplingSettings = {
+        temperature: [0, 0.5, 1, 1.7][trial % 4],
+        topK: [0, 1, 5, 40, vocab, vocab + 3][trial % 6],
+        topP: r() < 0.5 ? 1 : 0.3 + 0.7 * r(),
+        minP: r() < 0.5 ? 0 : 0.2 * r(),
+        repetitionPenalty: r() < 0.5 ? 1 : 1.3,
+        seed: trial,
+      };
+      const seen = new Set(Array.from({ length: 10 }, () => Math.floor(r() * vocab)));
+      const a = new Rng(trial);
+      const b = new Rng(trial);
+      for (let draw = 0; draw < 5; draw++)
+        assert.equal(sampleToken(logits, s, seen, a), plainSample(logits, s, seen, b), `trial ${trial} ${JSON.stringify(s)}`);
+    }
+  });
+});
