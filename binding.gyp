@@ -9,6 +9,7 @@
         "native/cache/sequence.cpp",
         "native/engine/engine.cpp",
         "native/kernels/cpu/attention.cpp",
+        "native/kernels/cpu/attention_avx2.cpp",
         "native/kernels/cpu/isa.cpp",
         "native/kernels/cpu/matmul.cpp",
         "native/kernels/cpu/matmul_avx2.cpp",

@@ -93,28 +93,53 @@ TEST_CASE("matmul: a row's result does not depend on its batch (bitwise)") {
   });
 }
 
-TEST_CASE("attention: GQA, diagonal mask and sliding windows match the reference") {
+TEST_CASE("attention: every ISA, GQA, diagonal mask and sliding windows match the reference") {
   ThreadPool pool(2);
-  for (DType dt : {DType::F32, DType::F16})
-    for (auto [heads, kv_heads, hd] : {std::tuple{4, 4, 8}, std::tuple{4, 2, 16}, std::tuple{6, 1, 6}})
-      for (bool no_diag : {false, true})
-        for (int32_t window : {0, 1, 3, 50})
-          for (auto [n, pos0] : {std::pair{1, 0}, std::pair{1, 9}, std::pair{7, 0}, std::pair{5, 20}}) {
-            const AttentionShape shape{heads, kv_heads, hd};
-            const AttentionMask mask{no_diag, window};
-            const int64_t width = int64_t(kv_heads) * hd, len = pos0 + n;
-            const auto kb = encode(random_floats(size_t(len * width), 11), dt);
-            const auto vb = encode(random_floats(size_t(len * width), 12), dt);
-            const KvView kv{kb.data(), vb.data(), dt, width};
-            const auto q = random_floats(size_t(n * heads * hd), 13);
-            std::vector<float> want(q.size()), got(q.size());
-            attention_reference(want.data(), q.data(), n, pos0, kv, shape, mask);
-            attention(got.data(), q.data(), n, pos0, kv, shape, mask, pool);
-            CHECK_MSG(max_rel_diff(got, want) < 1e-5f,
-                      std::string(dtype_name(dt)) + " heads=" + std::to_string(heads) + "/" + std::to_string(kv_heads) +
-                          " nodiag=" + std::to_string(no_diag) + " window=" + std::to_string(window) +
-                          " n=" + std::to_string(n) + " pos0=" + std::to_string(pos0));
-          }
+  for_each_isa([&](Isa isa) {
+    for (DType dt : {DType::F32, DType::F16, DType::BF16})
+      for (auto [heads, kv_heads, hd] : {std::tuple{4, 4, 8}, std::tuple{4, 2, 16}, std::tuple{6, 1, 6}, std::tuple{2, 1, 35}})
+        for (bool no_diag : {false, true})
+          for (int32_t window : {0, 1, 3, 50})
+            for (auto [n, pos0] : {std::pair{1, 0}, std::pair{1, 9}, std::pair{7, 0}, std::pair{5, 20}, std::pair{40, 3}}) {
+              const AttentionShape shape{heads, kv_heads, hd};
+              const AttentionMask mask{no_diag, window};
+              const int64_t width = int64_t(kv_heads) * hd, len = pos0 + n;
+              const auto kb = encode(random_floats(size_t(len * width), 11), dt);
+              const auto vb = encode(random_floats(size_t(len * width), 12), dt);
+              const KvView kv{kb.data(), vb.data(), dt, width};
+              const auto q = random_floats(size_t(n * heads * hd), 13);
+              std::vector<float> want(q.size()), got(q.size());
+              attention_reference(want.data(), q.data(), n, pos0, kv, shape, mask);
+              attention(got.data(), q.data(), n, pos0, kv, shape, mask, pool);
+              CHECK_MSG(max_rel_diff(got, want) < 1e-5f,
+                        std::string(isa_name(isa)) + " " + dtype_name(dt) + " heads=" + std::to_string(heads) + "/" +
+                            std::to_string(kv_heads) + " hd=" + std::to_string(hd) + " nodiag=" + std::to_string(no_diag) +
+                            " window=" + std::to_string(window) + " n=" + std::to_string(n) + " pos0=" + std::to_string(pos0));
+            }
+  });
+}
+
+TEST_CASE("attention: a prefill row equals the same row computed alone, bit for bit") {
+  ThreadPool pool(2);
+  for_each_isa([&](Isa isa) {
+    for (AttentionMask mask : {AttentionMask{false, 0}, AttentionMask{true, 0}, AttentionMask{false, 5}}) {
+      const AttentionShape shape{6, 2, 16};
+      const int64_t n = 37, pos0 = 4, width = int64_t(shape.n_heads) * shape.head_dim;
+      const int64_t kv_width = int64_t(shape.n_kv_heads) * shape.head_dim;
+      const auto kb = encode(random_floats(size_t((pos0 + n) * kv_width), 21), DType::F16);
+      const auto vb = encode(random_floats(size_t((pos0 + n) * kv_width), 22), DType::F16);
+      const KvView kv{kb.data(), vb.data(), DType::F16, kv_width};
+      const auto q = random_floats(size_t(n * width), 23);
+      std::vector<float> whole(q.size()), alone(q.size());
+      attention(whole.data(), q.data(), n, pos0, kv, shape, mask, pool);
+      std::vector<int64_t> positions(static_cast<size_t>(n));
+      for (int64_t i = 0; i < n; ++i) positions[size_t(i)] = pos0 + i;
+      const std::vector<KvView> views(size_t(n), kv);
+      attention_rows(alone.data(), q.data(), n, positions.data(), views.data(), shape, mask, pool);
+      CHECK_MSG(whole == alone, std::string(isa_name(isa)) + " nodiag=" + std::to_string(mask.no_diag) +
+                                    " window=" + std::to_string(mask.window));
+    }
+  });
 }
 
 TEST_CASE("attention: a query that sees nothing outputs zeros") {

@@ -73,15 +73,21 @@ void x_tile(float* y, int64_t y_stride, const float* x, int64_t nx, const void* 
 }
 
 // Weight rows [r0, r1) in tiles of NW against x rows [i0, i1) in tiles of up to MAX_NX.
+// Weight rows go in blocks that stay in L2 while each x tile (in L1) meets every tile of
+// the block, so x is read from L1 and each weight row from L2 per x tile.
 template <DType T, int NW, int MAX_NX>
 void row_tiles(float* y, const float* x, int64_t i0, int64_t i1, const WeightView& w, int64_t r0, int64_t r1) {
-  int64_t r = r0;
-  for (; r + NW <= r1; r += NW)
-    for (int64_t i = i0; i < i1; i += MAX_NX)
-      x_tile<T, NW, MAX_NX>(y + i * w.rows, w.rows, x + i * w.cols, i1 - i, w.data, w.cols, r);
-  for (; r < r1; ++r)
-    for (int64_t i = i0; i < i1; i += MAX_NX)
-      x_tile<T, 1, MAX_NX>(y + i * w.rows, w.rows, x + i * w.cols, i1 - i, w.data, w.cols, r);
+  constexpr int64_t kBlock = 16 * NW;
+  for (int64_t b0 = r0; b0 < r1; b0 += kBlock) {
+    const int64_t b1 = b0 + kBlock < r1 ? b0 + kBlock : r1;
+    for (int64_t i = i0; i < i1; i += MAX_NX) {
+      float* yi = y + i * w.rows;
+      const float* xi = x + i * w.cols;
+      int64_t r = b0;
+      for (; r + NW <= b1; r += NW) x_tile<T, NW, MAX_NX>(yi, w.rows, xi, i1 - i, w.data, w.cols, r);
+      for (; r < b1; ++r) x_tile<T, 1, MAX_NX>(yi, w.rows, xi, i1 - i, w.data, w.cols, r);
+    }
+  }
 }
 
 // One x row (decode): 4 weight rows per tile, 4 independent FMA chains streaming weights.
@@ -89,7 +95,7 @@ void row_tiles(float* y, const float* x, int64_t i0, int64_t i1, const WeightVie
 // feeds 4 FMAs. Either way each output is the same FMA sequence over the same columns.
 template <DType T>
 void rows(float* y, const float* x, int64_t n, const WeightView& w, int64_t r0, int64_t r1) {
-  constexpr int64_t kXChunk = 64;  // x rows kept hot in L2 while weight rows stream past
+  constexpr int64_t kXChunk = 64;  // x rows per pass over the weights
   for (int64_t i0 = 0; i0 < n; i0 += kXChunk) {
     const int64_t i1 = i0 + kXChunk < n ? i0 + kXChunk : n;
     if (i1 - i0 == 1)
