@@ -5,6 +5,9 @@
       "sources": [
         "native/addon/addon.cpp",
         "native/addon/convert.cpp",
+        "native/addon/probe.cpp",
+        "native/bench/hw_probe.cpp",
+        "native/bench/hw_probe_avx2.cpp",
         "native/cache/kv_pool.cpp",
         "native/cache/sequence.cpp",
         "native/engine/engine.cpp",

@@ -76,6 +76,28 @@ export interface NativeAddon {
   /** One new token for each sequence, as one forward pass; logits [sequences, vocab]. */
   decodeBatch(sequences: NativeSequence[], tokens: Int32Array): Promise<Float32Array>;
   isa: string;
+  /** The hardware probes of native/bench on a pool of `threads`, for the kernels benchmark. */
+  probeHardware(options: NativeProbeOptions): Promise<NativeProbeResult>;
+}
+
+export interface NativeProbeOptions {
+  threads: number;
+  /** f32 elements of each of the triad's three arrays. */
+  triadElements: number;
+  /** x [m, k] · w [n, k]ᵀ through the engine's matmul with f32 weights. */
+  matmul: [m: number, n: number, k: number];
+  /** Steps of the register-only multiply-add loop, per thread. */
+  fmaIterations: number;
+  reps: number;
+}
+
+/** Seconds of each repetition, and the bytes or flops one repetition counts. */
+export interface NativeProbeResult {
+  isa: string;
+  threads: number;
+  triad: { seconds: number[]; bytes: number };
+  matmul: { seconds: number[]; flops: number };
+  fma: { seconds: number[]; flops: number };
 }
 
 let cached: NativeAddon | undefined;

@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "addon/convert.h"
+#include "addon/probe.h"
 #include "engine/engine.h"
 #include "kernels/cpu/isa.h"
 
@@ -315,6 +316,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeSequence", NativeSequence::Define(env));
   exports.Set("decodeBatch", Napi::Function::New(env, DecodeBatch, "decodeBatch"));
   exports.Set("isa", Napi::String::New(env, isa_name(isa_active())));
+  exports.Set("probeHardware", Napi::Function::New(env, ProbeHardware, "probeHardware"));
   return exports;
 }
 

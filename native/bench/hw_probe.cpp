@@ -1,0 +1,95 @@
+#include "bench/hw_probe.h"
+
+#include <chrono>
+#include <memory>
+
+#include "kernels/cpu/isa.h"
+#include "kernels/cpu/matmul.h"
+
+namespace lckv {
+
+namespace {
+
+template <typename Fn>
+double seconds_of(Fn&& fn) {
+  const auto t0 = std::chrono::steady_clock::now();
+  fn();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// Independent chains: enough to cover the multiply-add latency on two pipes.
+constexpr int kChains = 12;
+constexpr int kLanes = 8;
+
+}  // namespace
+
+std::vector<double> probe_triad(int64_t n, int32_t reps, ThreadPool& pool) {
+  // Left uninitialised here: each thread writes its own part first, so pages land near it.
+  std::unique_ptr<float[]> a(new float[size_t(n)]), b(new float[size_t(n)]), c(new float[size_t(n)]);
+  pool.run([&](int32_t tid, int32_t n_threads) {
+    int64_t i0, i1;
+    split_range(n, tid, n_threads, &i0, &i1);
+    for (int64_t i = i0; i < i1; ++i) {
+      a[size_t(i)] = 0.0f;
+      b[size_t(i)] = 1.0f;
+      c[size_t(i)] = 2.0f;
+    }
+  });
+  const float s = 1.5f;
+  std::vector<double> out;
+  for (int32_t r = 0; r < reps; ++r)
+    out.push_back(seconds_of([&] {
+      pool.run([&](int32_t tid, int32_t n_threads) {
+        int64_t i0, i1;
+        split_range(n, tid, n_threads, &i0, &i1);
+        float* __restrict pa = a.get();
+        const float* __restrict pb = b.get();
+        const float* __restrict pc = c.get();
+        for (int64_t i = i0; i < i1; ++i) pa[i] = pb[i] + s * pc[i];
+      });
+    }));
+  return out;
+}
+
+std::vector<double> probe_matmul(int64_t m, int64_t n, int64_t k, int32_t reps, ThreadPool& pool) {
+  std::vector<float> x(size_t(m * k)), w(size_t(n * k)), y(size_t(m * n));  // [m, k], [n, k], [m, n]
+  // Small values of both signs keep every product normal (no denormal slow path).
+  for (size_t i = 0; i < x.size(); ++i) x[i] = float(int64_t(i % 17) - 8) * 0.01f;
+  for (size_t i = 0; i < w.size(); ++i) w[i] = float(int64_t(i % 13) - 6) * 0.01f;
+  const WeightView view{w.data(), DType::F32, n, k};
+  std::vector<double> out;
+  for (int32_t r = 0; r < reps; ++r) out.push_back(seconds_of([&] { matmul(y.data(), x.data(), m, view, pool); }));
+  return out;
+}
+
+FmaProbe probe_fma(int64_t iterations, int32_t reps, ThreadPool& pool) {
+  auto loop = isa_active() == Isa::Avx2 ? fma_loop_avx2 : fma_loop_generic;
+  std::vector<double> flops(size_t(pool.size()));
+  std::vector<float> sinks(size_t(pool.size()));
+  FmaProbe out;
+  for (int32_t r = 0; r < reps; ++r)
+    out.seconds.push_back(seconds_of([&] {
+      pool.run([&](int32_t tid, int32_t) { flops[size_t(tid)] = loop(iterations, &sinks[size_t(tid)]); });
+    }));
+  for (double f : flops) out.flops += f;
+  return out;
+}
+
+double fma_loop_generic(int64_t iterations, float* sink) {
+  // The factor < 1 keeps every chain converging to a normal value however long it runs;
+  // it is read through *sink so that the compiler cannot evaluate the loop ahead of time.
+  const float mul = 0.999f + *sink * 0.0f, add = 0.001f;
+  float acc[kChains][kLanes];
+  for (int j = 0; j < kChains; ++j)
+    for (int l = 0; l < kLanes; ++l) acc[j][l] = float(j * kLanes + l);
+  for (int64_t it = 0; it < iterations; ++it)
+    for (int j = 0; j < kChains; ++j)
+      for (int l = 0; l < kLanes; ++l) acc[j][l] = acc[j][l] * mul + add;
+  float sum = 0;
+  for (int j = 0; j < kChains; ++j)
+    for (int l = 0; l < kLanes; ++l) sum += acc[j][l];
+  *sink = sum;
+  return 2.0 * double(iterations) * kChains * kLanes;
+}
+
+}  // namespace lckv

@@ -1,0 +1,35 @@
+// Hardware limits measured on the kernels' own thread pool, so that the kernels benchmark
+// can state each model figure as a fraction of what this machine reaches in the same run.
+// Every probe returns the seconds of each repetition; callers take the best or the median.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "kernels/cpu/thread_pool.h"
+
+namespace lckv {
+
+// STREAM-style triad a[i] = b[i] + s * c[i] over three f32 arrays of n elements, the work
+// split statically across the pool (each thread first-touches its own part). STREAM counts
+// 12 bytes per element for it (read b, read c, write a; no write-allocate traffic).
+std::vector<double> probe_triad(int64_t n, int32_t reps, ThreadPool& pool);
+constexpr double kTriadBytesPerElement = 12.0;
+
+// y[m, n] = x[m, k] · w[n, k]ᵀ through the engine's matmul() with f32 weights: the f32
+// peak our own kernel reaches; 2 * m * n * k flops per repetition.
+std::vector<double> probe_matmul(int64_t m, int64_t n, int64_t k, int32_t reps, ThreadPool& pool);
+
+// A multiply-add loop on registers only, on every thread of the pool: the arithmetic peak
+// of the cores on the active instruction-set path, with no memory traffic at all.
+struct FmaProbe {
+  std::vector<double> seconds;  // [reps]
+  double flops = 0;             // per repetition, all threads together
+};
+FmaProbe probe_fma(int64_t iterations, int32_t reps, ThreadPool& pool);
+
+// Per-path loop bodies: `iterations` steps of independent multiply-add chains; each
+// returns the flops it did and leaves its accumulators' sum in *sink so nothing is elided.
+double fma_loop_generic(int64_t iterations, float* sink);
+double fma_loop_avx2(int64_t iterations, float* sink);
+
+}  // namespace lckv
