@@ -1,11 +1,14 @@
-// npm run bench [-- model|engine] : prints a benchmark table (see docs/benchmarks.md).
+// npm run bench [-- model|engine|kernels] : prints a benchmark table (see docs/benchmarks.md).
 import * as os from 'node:os';
 import { formatModelTable, runModelBench } from '../lib/bench';
 import { formatEngineTable, runEngineBench } from '../lib/bench/engine';
+import { runKernelBench } from '../lib/bench/kernels';
+import { formatKernelTable } from '../lib/bench/kernels-table';
 
 const suites: Record<string, () => Promise<string>> = {
   model: async () => formatModelTable(runModelBench({ log })),
   engine: async () => formatEngineTable(await runEngineBench({ log })),
+  kernels: async () => formatKernelTable(await runKernelBench({ log })),
 };
 
 function log(line: string): void {

@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadModel } from '../model';
+import { batchDecodeRate } from './batch-decode';
 import { BENCH_SHAPE, warmupLayerTypes, writeRandomCheckpoint, type RandomShape } from './random-checkpoint';
 
 /** LCKV vs standard under one KV budget: concurrency, throughput and batch scaling. */
@@ -57,18 +58,7 @@ async function measureVariant(dir: string, name: string, budget: number, o: Requ
     clearInterval(timer);
     const stats = model.stats();
     const batchScaling: EngineBenchRow['batchScaling'] = [];
-    for (const batch of o.batches) {
-      // Prefill every sequence first (1 token each), then time only the batched decode.
-      const streams = Array.from({ length: batch }, (_, r) =>
-        model.stream(prompt(8, vocab, 1000 + r), { maxTokens: o.scalingTokens + 1, temperature: 0 }),
-      );
-      await Promise.all(streams.map((s) => s.next()));
-      const start = performance.now();
-      await Promise.all(streams.map(async (s) => {
-        while (!(await s.next()).done);
-      }));
-      batchScaling.push({ batch, tokensPerSecond: (batch * o.scalingTokens * 1000) / (performance.now() - start) });
-    }
+    for (const batch of o.batches) batchScaling.push({ batch, tokensPerSecond: await batchDecodeRate(model, batch, o.scalingTokens) });
     return {
       model: name,
       kvBytesPerToken: model.info.kvBytesPerToken,

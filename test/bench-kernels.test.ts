@@ -1,0 +1,70 @@
+// The kernels benchmark (npm run bench -- kernels) at a tiny shape: the table has every
+// figure, each positive and finite, and the roofline counts match the checkpoint it writes.
+// Timings are not asserted: the machine is shared.
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { runKernelBench, type KernelBenchResult } from '../lib/bench/kernels';
+import { formatKernelTable } from '../lib/bench/kernels-table';
+import { writeRandomCheckpoint, BENCH_SHAPE } from '../lib/bench/random-checkpoint';
+import { decodeWeightBytes, layerMatrixParams, prefillFlops, type LlamaShape } from '../lib/bench/roofline';
+import { removeDir, tmpDir } from './fixtures';
+
+const TINY: LlamaShape = { hiddenSize: 64, intermediateSize: 96, numLayers: 2, numHeads: 4, numKvHeads: 2, vocabSize: 256, maxPositions: 256 };
+
+function positiveNumbers(value: unknown, where: string): void {
+  if (typeof value === 'number') assert.ok(Number.isFinite(value) && value > 0, `${where} = ${value}`);
+  else if (Array.isArray(value)) value.forEach((v, i) => positiveNumbers(v, `${where}[${i}]`));
+  else if (value !== null && typeof value === 'object') for (const [k, v] of Object.entries(value)) positiveNumbers(v, `${where}.${k}`);
+}
+
+describe('kernels benchmark', () => {
+  it('decode reads every weight but the embedding rows not looked up', () => {
+    const dir = tmpDir('lckv-roofline-');
+    try {
+      writeRandomCheckpoint(dir, TINY, 'F16');
+      const file = fs.readFileSync(path.join(dir, 'model.safetensors'));
+      const payload = file.length - 8 - Number(file.readBigUInt64LE(0));
+      const unreadEmbedding = (TINY.vocabSize - 1) * TINY.hiddenSize * 2;
+      assert.equal(decodeWeightBytes(TINY, 'F16'), payload - unreadEmbedding);
+      assert.equal(decodeWeightBytes(TINY, 'F32'), 2 * decodeWeightBytes(TINY, 'BF16'));
+    } finally {
+      removeDir(dir);
+    }
+  });
+
+  it('prefill flops: linear maps per token, causal attention, lm_head once', () => {
+    // The issue's shape: 6.49M matrix weights per layer (q 768², k and v 384x768, o 768², MLP 3x2048x768).
+    assert.equal(layerMatrixParams(BENCH_SHAPE), 6_488_064);
+    const n = 512;
+    const attention = 2 * 2 * 768 * ((n * (n + 1)) / 2);
+    assert.equal(prefillFlops(BENCH_SHAPE, n), 12 * (2 * n * 6_488_064 + attention) + 2 * 32000 * 768);
+  });
+
+  it('prints one row per weight dtype, every figure positive and finite', async () => {
+    const result: KernelBenchResult = await runKernelBench({
+      shape: TINY,
+      threads: 2,
+      promptTokens: 16,
+      decodeTokens: 4,
+      batches: [2, 4],
+      batchSteps: 2,
+      repeats: 1,
+      probe: { triadElements: 1 << 16, matmul: [8, 16, 32], fmaIterations: 1000, reps: 2 },
+    });
+    assert.deepEqual(result.rows.map((r) => r.dtype), ['F32', 'F16', 'BF16']);
+    assert.deepEqual(result.batches, [2, 4]);
+    for (const row of result.rows) assert.deepEqual(row.batches.map((b) => b.batch), [2, 4]);
+    const { hardware, rows } = result;
+    positiveNumbers({ triad: hardware.triadGBps, matmul: hardware.matmulGflops, fma: hardware.fmaGflops, threads: hardware.threads, rows: rows.map(({ dtype: _, ...figures }) => figures) }, 'result');
+    assert.ok(hardware.isa.length > 0);
+
+    const table = formatKernelTable(result).split('\n');
+    assert.ok(table.some((l) => l.includes('STREAM triad') && l.includes('GB/s')));
+    assert.ok(table.some((l) => l.includes('multiply-add loop') && l.includes('GFLOP/s')));
+    const body = table.filter((l) => /^\| (F32|F16|BF16) \|/.test(l));
+    assert.equal(body.length, 3);
+    const columns = table.find((l) => l.startsWith('| weights'))!.split('|').length;
+    for (const l of body) assert.equal(l.split('|').length, columns);
+  });
+});
