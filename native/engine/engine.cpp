@@ -81,11 +81,10 @@ void Engine::run_layer(const Rows& rows, int32_t layer) {
   };
 
   rmsnorm(xb, x, lw.attn_norm.data, lw.attn_norm.dtype, n, d, cfg_.rms_norm_eps);
-  matmul(act_.q.data(), xb, n, lw.wq, threads_);
+  const MatmulOut qkv[3] = {{act_.q.data(), lw.wq}, {act_.k.data(), lw.wk}, {act_.v.data(), lw.wv}};
+  matmul_many(qkv, role.computes_kv ? 3 : 1, xb, n, threads_);
   rope(act_.q.data(), cfg_.n_heads, q_width);
   if (role.computes_kv) {
-    matmul(act_.k.data(), xb, n, lw.wk, threads_);
-    matmul(act_.v.data(), xb, n, lw.wv, threads_);
     rope(act_.k.data(), cfg_.n_kv_heads, kv_width);
     if (rows.seq)
       rows.seq->write(role.kv_slot, rows.pos0, n, act_.k.data(), act_.v.data());
@@ -107,8 +106,8 @@ void Engine::run_layer(const Rows& rows, int32_t layer) {
   add_inplace(x, act_.proj.data(), n * d);
 
   rmsnorm(xb, x, lw.ffn_norm.data, lw.ffn_norm.dtype, n, d, cfg_.rms_norm_eps);
-  matmul(act_.gate.data(), xb, n, lw.w_gate, threads_);
-  matmul(act_.up.data(), xb, n, lw.w_up, threads_);
+  const MatmulOut gate_up[2] = {{act_.gate.data(), lw.w_gate}, {act_.up.data(), lw.w_up}};
+  matmul_many(gate_up, 2, xb, n, threads_);
   silu_mul(act_.gate.data(), act_.up.data(), n * cfg_.intermediate_size);
   matmul(act_.proj.data(), act_.gate.data(), n, lw.w_down, threads_);
   add_inplace(x, act_.proj.data(), n * d);

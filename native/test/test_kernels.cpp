@@ -93,6 +93,34 @@ TEST_CASE("matmul: a row's result does not depend on its batch (bitwise)") {
   });
 }
 
+TEST_CASE("matmul_many: each product equals matmul alone, bit for bit, however threads split them") {
+  ThreadPool one(1), two(2), three(3);
+  for_each_isa([&](Isa isa) {
+    for (ThreadPool* pool : {&one, &two, &three})
+      for (int64_t n : {1, 5}) {
+        const int64_t cols = 40;
+        const int64_t rows[3] = {17, 70, 3};
+        std::vector<std::vector<uint8_t>> weights;
+        std::vector<std::vector<float>> got(3), want(3);
+        std::vector<MatmulOut> outs;
+        for (int k = 0; k < 3; ++k) {
+          weights.push_back(encode(random_floats(size_t(rows[k] * cols), uint32_t(31 + k)), DType::F16));
+          got[size_t(k)].assign(size_t(n * rows[k]), 0.0f);
+          want[size_t(k)].assign(size_t(n * rows[k]), 0.0f);
+          outs.push_back({got[size_t(k)].data(), WeightView{weights.back().data(), DType::F16, rows[k], cols}});
+        }
+        const auto x = random_floats(size_t(n * cols), 30);
+        matmul_many(outs.data(), 3, x.data(), n, *pool);
+        for (int k = 0; k < 3; ++k) {
+          matmul(want[size_t(k)].data(), x.data(), n, outs[size_t(k)].w, one);
+          CHECK_MSG(got[size_t(k)] == want[size_t(k)], std::string(isa_name(isa)) + " threads=" +
+                                                           std::to_string(pool->size()) + " n=" + std::to_string(n) +
+                                                           " product " + std::to_string(k));
+        }
+      }
+  });
+}
+
 TEST_CASE("attention: every ISA, GQA, diagonal mask and sliding windows match the reference") {
   ThreadPool pool(2);
   for_each_isa([&](Isa isa) {

@@ -1,5 +1,6 @@
 #include "kernels/cpu/matmul.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "kernels/cpu/isa.h"
@@ -11,14 +12,28 @@ constexpr int64_t kRowAlign = 16;  // keep each thread's slice of w rows a multi
 }
 
 void matmul(float* y, const float* x, int64_t n, const WeightView& w, ThreadPool& pool) {
+  const MatmulOut out{y, w};
+  matmul_many(&out, 1, x, n, pool);
+}
+
+void matmul_many(const MatmulOut* outs, int32_t count, const float* x, int64_t n, ThreadPool& pool) {
   const Isa isa = isa_active();
-  auto rows_fn = isa == Isa::Avx2 ? matmul_rows_avx2 : matmul_rows_generic;
-  const int64_t tiles = (w.rows + kRowAlign - 1) / kRowAlign;
+  auto rows_fn = isa == Isa::Avx2 ? matmul_rows_avx2 : isa == Isa::Neon ? matmul_rows_neon : matmul_rows_generic;
+  int64_t tiles = 0;
+  for (int32_t k = 0; k < count; ++k) tiles += (outs[k].w.rows + kRowAlign - 1) / kRowAlign;
   pool.run([&](int32_t tid, int32_t n_threads) {
     int64_t t0, t1;
     split_range(tiles, tid, n_threads, &t0, &t1);
-    const int64_t r0 = t0 * kRowAlign, r1 = t1 * kRowAlign < w.rows ? t1 * kRowAlign : w.rows;
-    if (r0 < r1) rows_fn(y, x, n, w, r0, r1);
+    // Walk the products in order; this thread's tiles [t0, t1) may span several of them.
+    int64_t first = 0;
+    for (int32_t k = 0; k < count && first < t1; ++k) {
+      const WeightView& w = outs[k].w;
+      const int64_t own = (w.rows + kRowAlign - 1) / kRowAlign;
+      const int64_t a = std::max<int64_t>(t0 - first, 0), b = std::min<int64_t>(t1 - first, own);
+      const int64_t r0 = a * kRowAlign, r1 = std::min(b * kRowAlign, w.rows);
+      if (r0 < r1) rows_fn(outs[k].y, x, n, w, r0, r1);
+      first += own;
+    }
   });
 }
 

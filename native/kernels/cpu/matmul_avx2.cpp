@@ -42,7 +42,15 @@ inline void tile(float* y, int64_t y_stride, const float* x, const void* w, int6
   for (int i = 0; i < NX; ++i)
     for (int j = 0; j < NW; ++j) acc[i][j] = _mm256_setzero_ps();
   const int64_t body = cols & ~int64_t(7);
+  constexpr int64_t kLine = 64 / int64_t(T == DType::F32 ? 4 : 2);  // weights per cache line
   for (int64_t c = 0; c < body; c += 8) {
+    // One x row streams weights once: fetch the next tile's rows while this one computes,
+    // so short rows (hidden sizes of a few hundred) do not wait for the prefetcher to ramp up.
+    // Integer address arithmetic: past the last tile the hint points beyond the matrix,
+    // which a prefetch tolerates and a pointer may not.
+    if (NX == 1 && (c & (kLine - 1)) == 0)
+      for (int j = 0; j < NW; ++j)
+        _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(w) + uintptr_t(((r + NW + j) * cols + c) * int64_t(dtype_size(T)))), _MM_HINT_T0);
     __m256 wv[NW];
     for (int j = 0; j < NW; ++j) wv[j] = load8<T>(w, (r + j) * cols + c);
     for (int i = 0; i < NX; ++i) {
