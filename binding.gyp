@@ -16,6 +16,7 @@
         "native/kernels/cpu/isa.cpp",
         "native/kernels/cpu/matmul.cpp",
         "native/kernels/cpu/matmul_avx2.cpp",
+        "native/kernels/cpu/matmul_neon.cpp",
         "native/kernels/cpu/ops.cpp",
         "native/kernels/cpu/thread_pool.cpp",
         "native/model/layer_plan.cpp",

@@ -17,6 +17,16 @@ bool cpu_has_avx2() {
 #endif
 }
 
+// AArch64 makes Advanced SIMD (with f16 <-> f32 conversion) part of the base
+// architecture, so the build target alone decides.
+bool cpu_has_neon() {
+#if defined(__aarch64__)
+  return true;
+#else
+  return false;
+#endif
+}
+
 std::atomic<int>& active_slot() {
   static std::atomic<int> slot{int(isa_detect())};
   return slot;
@@ -24,7 +34,13 @@ std::atomic<int>& active_slot() {
 
 }  // namespace
 
-const char* isa_name(Isa isa) { return isa == Isa::Avx2 ? "avx2" : "generic"; }
+const char* isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::Avx2: return "avx2";
+    case Isa::Neon: return "neon";
+    default: return "generic";
+  }
+}
 
 Isa isa_detect() {
   const std::vector<Isa> paths = isa_available();
@@ -38,6 +54,7 @@ Isa isa_detect() {
 std::vector<Isa> isa_available() {
   std::vector<Isa> out{Isa::Generic};
   if (cpu_has_avx2()) out.push_back(Isa::Avx2);
+  if (cpu_has_neon()) out.push_back(Isa::Neon);
   return out;
 }
 

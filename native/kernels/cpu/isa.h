@@ -1,11 +1,12 @@
 // Instruction-set paths of the CPU kernels, chosen once at run time so that one binary
-// runs on every x86-64 machine. LCKV_ISA=generic in the environment forces the portable path.
+// runs on every x86-64 or arm64 machine. LCKV_ISA=generic in the environment forces the portable path.
 #pragma once
 #include <vector>
 
 namespace lckv {
 
-enum class Isa { Generic = 0, Avx2 = 1 };
+// Avx2 exists only on x86-64 CPUs with AVX2+FMA+F16C; Neon on every arm64 build.
+enum class Isa { Generic = 0, Avx2 = 1, Neon = 2 };
 
 const char* isa_name(Isa isa);
 Isa isa_detect();                  // best path this CPU (and the environment) allows
