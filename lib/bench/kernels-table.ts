@@ -1,41 +1,54 @@
-import type { KernelBenchResult } from './kernels';
+import type { Rate } from './hardware';
+import type { KernelBenchResult, KernelRow } from './kernels';
 
 const pct = (x: number) => `${(100 * x).toFixed(0)}%`;
 const f1 = (x: number) => x.toFixed(1);
-/** Three significant digits: readable for the full shape and the tiny test shape alike. */
+/ Three significant digits: readable for the full shape and the tiny test shape alike. */
 const sig3 = (x: number) => String(Number(x.toPrecision(3)));
+const bestMedian = (r: Rate) => `${f1(r.best)} (${f1(r.median)})`;
 
-/** The probe lines, then one row per weight dtype. */
-export function formatKernelTable(r: KernelBenchResult): string {
-  const hw = r.hardware;
-  const [m, n, k] = hw.sizes.matmul;
-  const mib = (hw.sizes.triadElements * 4) / 2 ** 20;
-  const s = r.shape;
-  const probe = [
-    `memory bandwidth, STREAM triad a[i] = b[i] + s*c[i] (f32, 12 bytes/element counted, 3 x ${sig3(mib)} MiB): ` +
-      `best ${f1(hw.triadGBps.best)} GB/s, median ${f1(hw.triadGBps.median)} GB/s`,
-    `f32 peak, register-only multiply-add loop (${hw.isa} path): best ${f1(hw.fmaGflops.best)} GFLOP/s, median ${f1(hw.fmaGflops.median)} GFLOP/s`,
-    `f32 matmul kernel (lckv, ${hw.isa}), ${m} x ${k} by ${n} x ${k}: best ${f1(hw.matmulGflops.best)} GFLOP/s, median ${f1(hw.matmulGflops.median)} GFLOP/s`,
-    `${hw.threads} threads, ${hw.sizes.reps} repetitions each`,
-    `model: random standard Llama, hidden ${s.hiddenSize}, ${s.numLayers} layers, ${s.numHeads} heads, ${s.numKvHeads} KV heads, ` +
-      `ffn ${s.intermediateSize}, vocab ${s.vocabSize}; prefill prompt ${r.promptTokens} tokens`,
+/ One line of the table: a label and a figure per weight dtype. */
+type Line = [label: string, figure: (row: KernelRow) => string];
+
+function lines(r: KernelBenchResult): Line[] {
+  const batch1 = (row: KernelRow) => row.decodeTokensPerSecond;
+  const largest = r.batches[r.batches.length - 1];
+  return [
+    ['memory bandwidth, triad GB/s: best (median)', (row) => bestMedian(row.hardware.triadGBps)],
+    ['weight MB read per decoded token', (row) => sig3(row.weightBytesPerToken / 1e6)],
+    ['bandwidth bound tok/s (best triad / MB per token)', (row) => f1(row.boundTokensPerSecond)],
+    ['batch-1 decode tok/s', (row) => f1(batch1(row))],
+    ['batch-1 decode, fraction of the bound', (row) => pct(batch1(row) / row.boundTokensPerSecond)],
+    ['per-token latency p50 / p90 ms', (row) => `${f1(row.decodeP50Ms)} / ${f1(row.decodeP90Ms)}`],
+    ...r.batches.map((b, i): Line => [`batch ${b} decode tok/s (aggregate)`, (row) => f1(row.batches[i].tokensPerSecond)]),
+    [`batch ${largest} / batch 1`, (row) => `${(row.batches[row.batches.length - 1].tokensPerSecond / batch1(row)).toFixed(1)}x`],
+    ['f32 peak, FMA loop GFLOP/s: best (median)', (row) => bestMedian(row.hardware.fmaGflops)],
+    ['f32 matmul kernel GFLOP/s: best (median)', (row) => bestMedian(row.hardware.matmulGflops)],
+    [`prefill tok/s (${r.promptTokens}-token prompt)`, (row) => f1(row.prefillTokensPerSecond)],
+    ['prefill GFLOP/s (matrix work)', (row) => f1(row.prefillGflops)],
+    ['prefill, fraction of FMA peak (best)', (row) => pct(row.prefillGflops / row.hardware.fmaGflops.best)],
+    ['prefill, fraction of matmul kernel (best)', (row) => pct(row.prefillGflops / row.hardware.matmulGflops.best)],
   ];
-  const batches = r.batches;
-  const head =
-    '| weights | MB read/token | decode tok/s | p50 ms | p90 ms | bandwidth bound tok/s | of bound | ' +
-    `${batches.map((b) => `batch ${b} tok/s`).join(' | ')} | batch ${batches[batches.length - 1]} / batch 1 | ` +
-    'prefill tok/s | prefill GFLOP/s | of FMA peak | of matmul peak |';
-  const sep = `|---|${Array(6).fill('---:').join('|')}|${batches.map(() => '---:').join('|')}|---:|---:|---:|---:|---:|`;
-  const lines = r.rows.map((row) => {
-    const last = row.batches[row.batches.length - 1].tokensPerSecond;
-    return (
-      `| ${row.dtype} | ${sig3(row.weightBytesPerToken / 1e6)} | ${f1(row.decodeTokensPerSecond)} | ` +
-      `${f1(row.decodeP50Ms)} | ${f1(row.decodeP90Ms)} | ${f1(row.boundTokensPerSecond)} | ` +
-      `${pct(row.decodeTokensPerSecond / row.boundTokensPerSecond)} | ` +
-      `${row.batches.map((b) => f1(b.tokensPerSecond)).join(' | ')} | ${(last / row.decodeTokensPerSecond).toFixed(1)}x | ` +
-      `${f1(row.prefillTokensPerSecond)} | ${f1(row.prefillGflops)} | ` +
-      `${pct(row.prefillGflops / hw.fmaGflops.best)} | ${pct(row.prefillGflops / hw.matmulGflops.best)} |`
+}
+
+/ What was measured and how, then one column per weight dtype (its probes run just before it). */
+export function formatKernelTable(r: KernelBenchResult): string {
+  const hw = r.rows[0]?.hardware;
+  const s = r.shape;
+  const notes = [
+    `model: random standard Llama, hidden ${s.hiddenSize}, ${s.numLayers} layers, ${s.numHeads} heads, ${s.numKvHeads} KV heads, ` +
+      `ffn ${s.intermediateSize}, vocab ${s.vocabSize}`,
+  ];
+  if (hw) {
+    const [m, n, k] = hw.sizes.matmul;
+    notes.push(
+      `triad: a[i] = b[i] + s*c[i] on f32, 3 x ${sig3((hw.sizes.triadElements * 4) / 2 ** 20)} MiB, STREAM's count of 12 bytes per element`,
+      `FMA loop: multiply-adds on registers only (${hw.isa} path); matmul kernel: lckv's f32 matmul, x ${m} x ${k} by w ${n} x ${k}`,
+      `${hw.threads} threads; probes ${hw.sizes.reps} repetitions, model figures medians of the repeats`,
     );
-  });
-  return [...probe.map((l) => `- ${l}`), '', head, sep, ...lines].join('\n');
+  }
+  const head = `| | ${r.rows.map((row) => row.dtype).join(' | ')} |`;
+  const sep = `|---|${r.rows.map(() => '---:').join('|')}|`;
+  const body = lines(r).map(([label, figure]) => `| ${label} | ${r.rows.map(figure).join(' | ')} |`);
+  return [...notes.map((l) => `- ${l}`), '', head, sep, ...body].join('\n');
 }

@@ -27,6 +27,8 @@ export interface KernelBenchOptions {
 
 export interface KernelRow {
   dtype: WeightDtype;
+  /** Probed just before this row's model figures: the machine drifts (shared, noisy). */
+  hardware: HardwareLimits;
   /** Weight bytes one batch-1 decode step reads (roofline.ts). */
   weightBytesPerToken: number;
   decodeTokensPerSecond: number;
@@ -42,7 +44,6 @@ export interface KernelRow {
 }
 
 export interface KernelBenchResult {
-  hardware: HardwareLimits;
   shape: LlamaShape;
   promptTokens: number;
   /** Batch sizes of every row's `batches`, in order. */
@@ -50,7 +51,7 @@ export interface KernelBenchResult {
   rows: KernelRow[];
 }
 
-async function measureDtype(dir: string, dtype: WeightDtype, hw: HardwareLimits, o: Required<Omit<KernelBenchOptions, 'log' | 'probe' | 'dtypes'>>): Promise<KernelRow> {
+async function measureDtype(dir: string, dtype: WeightDtype, hw: HardwareLimits, o: Required<Omit<KernelBenchOptions, 'log' | 'dtypes'>>): Promise<KernelRow> {
   const spec = { dir, threads: o.threads, promptTokens: o.promptTokens, decodeTokens: o.decodeTokens, repeats: o.repeats };
   const single = await measureCase(spec, 0);  // the file size it passes through is not reported here
   const model = await loadModel(dir, { threads: o.threads, maxBatch: Math.max(...o.batches) });
@@ -67,6 +68,7 @@ async function measureDtype(dir: string, dtype: WeightDtype, hw: HardwareLimits,
   const weightBytesPerToken = decodeWeightBytes(o.shape, dtype);
   return {
     dtype,
+    hardware: hw,
     weightBytesPerToken,
     decodeTokensPerSecond: single.decodeTokensPerSecond,
     decodeP50Ms: single.decodeP50Ms,
@@ -78,7 +80,7 @@ async function measureDtype(dir: string, dtype: WeightDtype, hw: HardwareLimits,
   };
 }
 
-/** Probes the hardware, then measures a random standard Llama at each weight dtype in this process. */
+/** For each weight dtype: probes the hardware, then measures a random standard Llama in this process. */
 export async function runKernelBench(opts: KernelBenchOptions = {}): Promise<KernelBenchResult> {
   const o = {
     shape: opts.shape ?? BENCH_SHAPE,
@@ -88,11 +90,10 @@ export async function runKernelBench(opts: KernelBenchOptions = {}): Promise<Ker
     batches: opts.batches ?? [8, 32],
     batchSteps: opts.batchSteps ?? 16,
     repeats: opts.repeats ?? 5,
+    probe: opts.probe ?? FULL_PROBE,
   };
   if (o.batches.length === 0) throw new Error('the kernels benchmark needs at least one batch size');
   const log = opts.log ?? (() => undefined);
-  log(`probing memory bandwidth and f32 peak on ${o.threads} threads ...`);
-  const hardware = await probeHardware(o.threads, opts.probe ?? FULL_PROBE);
   const rows: KernelRow[] = [];
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lckv-kernels-bench-'));
   try {
@@ -100,6 +101,8 @@ export async function runKernelBench(opts: KernelBenchOptions = {}): Promise<Ker
       const dir = path.join(tmp, dtype);
       log(`writing ${dtype} ...`);
       writeRandomCheckpoint(dir, o.shape, dtype);
+      log(`probing memory bandwidth and f32 peak on ${o.threads} threads ...`);
+      const hardware = await probeHardware(o.threads, o.probe);
       log(`measuring ${dtype} ...`);
       rows.push(await measureDtype(dir, dtype, hardware, o));
       fs.rmSync(dir, { recursive: true, force: true });
@@ -107,5 +110,5 @@ export async function runKernelBench(opts: KernelBenchOptions = {}): Promise<Ker
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }
-  return { hardware, shape: o.shape, promptTokens: o.promptTokens, batches: o.batches, rows };
+  return { shape: o.shape, promptTokens: o.promptTokens, batches: o.batches, rows };
 }
