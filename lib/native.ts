@@ -59,6 +59,8 @@ export interface NativeSequence {
   /** KV blocks this sequence holds. */
   readonly blocks: number;
   run(tokens: Int32Array, mode: number, passes: number, allLogits: boolean): Promise<Float32Array>;
+  /** Takes the KV blocks for positions [0, positions) now; throws KV_BUDGET_EXCEEDED taking none. */
+  reserve(positions: number): void;
   /** Frees the sequence's blocks; it restarts at position 0 (preemption). */
   reset(): void;
   release(): void;

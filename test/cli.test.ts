@@ -173,12 +173,13 @@ describe('cli (lckv)', function () {
     const svg = path.join(dir, 'chart.svg');
     const run = await lckv(['bench', '--small', '--chart', svg]);
     assert.equal(run.code, 0, run.stderr);
-    assert.match(run.stdout, /\| LCKV \/ standard \|/);
+    assert.match(run.stdout, /\| lckv [\d_]+, auto prefill \/ standard \|/);
+    assert.match(run.stdout, /\| lckv [\d_]+, sequential prefill \/ standard \|/);
     const text = fs.readFileSync(svg, 'utf8');
     assert.match(text, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"[^>]*>/);
     assert.match(text.trim(), /<\/svg>$/);
     const lines = [...text.matchAll(/<polyline [^>]*points="([^"]+)"\/>/g)].map((m) => m[1].split(' '));
-    assert.equal(lines.length, 2, 'one line per model');
+    assert.equal(lines.length, 3, 'one line per measured row: standard, LCKV with each prefill');
     for (const points of lines) {
       assert.equal(points.length, 3, 'batch 1, 8 and 32');
       for (const p of points) assert.match(p, /^\d+(\.\d+)?,\d+(\.\d+)?$/);

@@ -1,10 +1,15 @@
 // Continuous batching over the paged KV pool. Each step: admit waiting requests whose
-// tokens fit in free blocks (FIFO by arrival, so none starves), prefill each admitted one
-// on its own (the LCKV prefill plan), then decode every running sequence as ONE native
-// forward pass. When blocks run out mid-decode the newest running sequence is preempted:
-// its blocks are freed and it waits again, in arrival order, to be recomputed from its
-// prompt (same prefill mode) plus its generated tokens (with values identical to their
-// decode), so its output does not change. Sampling and stops live in the jobs (lib/engine/jobs.ts).
+// tokens fit in free blocks (FIFO by arrival, so none starves), then decode every running
+// sequence as ONE native forward pass. A sequence's tokens are its prompt followed by what
+// it generated; each step feeds the first one not yet in its cache, and samples only from
+// the row of its newest token. Admission prefills a prompt in parallel (the LCKV plan) when
+// its mode is iterative; a prompt in sequential mode instead rides along the decode steps
+// token by token, with values identical to a sequential prefill (rows are batch-invariant).
+// When blocks run out mid-decode the newest running sequence is preempted: its blocks are
+// freed and it waits again, in arrival order. On return its prompt is prefilled as before
+// and its generated tokens are rebuilt exactly: in one parallel pass when the plan has no
+// cyclic group (each row is computed as alone), else riding along the decode steps, so its
+// output does not change. Sampling and stops live in the jobs (lib/engine/jobs.ts).
 import { LckvError, fromNative } from '../errors';
 import { native, type NativeModel, type NativeSequence } from '../native';
 
@@ -62,18 +67,14 @@ export class Scheduler {
   private tokensGenerated = 0;
   private busyMs = 0;
 
-  /**
-   * Tokens generated before a preemption are recomputed exactly as they were decoded. A plan
-   * without cyclic groups gives the same values in one parallel pass (each row is computed
-   * as alone); with cycles only a token-by-token pass does.
-   */
-  private readonly recomputeMode: number;
+  /** With cyclic groups only token-by-token steps rebuild generated tokens exactly. */
+  private readonly cyclic: boolean;
 
   constructor(
     private readonly model: NativeModel,
     private readonly maxBatch: number,
   ) {
-    this.recomputeMode = model.plan().steps.some((s) => s.cyclic) ? SEQUENTIAL : ITERATIVE;
+    this.cyclic = model.plan().steps.some((s) => s.cyclic);
   }
 
   /** Positions the whole pool holds. */
@@ -163,7 +164,8 @@ export class Scheduler {
     while (this.waiting.length > 0 && this.running.length < this.maxBatch) {
       const e = this.waiting[0];
       const { job } = e;
-      const need = this.blocksFor(job.prompt.length + job.generated.length + (job.scoring ? 0 : 1));
+      const positions = job.prompt.length + job.generated.length + (job.scoring ? 0 : 1);
+      const need = this.blocksFor(positions);
       if (need > this.freeBlocks() - this.decodeNeeds()) {
         if (this.running.length > 0) return;  // room comes back as running sequences end
         this.finish(e);  // cannot happen with an empty pool unless it never fits; never wait forever
@@ -171,11 +173,16 @@ export class Scheduler {
         continue;
       }
       this.waiting.shift();
-      let logits: Float32Array;
+      const ridesAlong = !job.scoring && this.model.resolvePrefill(job.prefill.mode, job.prompt.length) === SEQUENTIAL;
+      let logits: Float32Array | undefined;
       try {
-        logits = await e.seq.run(Int32Array.from(job.prompt), job.prefill.mode, job.prefill.passes, job.scoring);
-        if (job.generated.length > 0 && this.live.has(job))
-          logits = await e.seq.run(Int32Array.from(job.generated), this.recomputeMode, 0, false);
+        e.seq.reserve(positions);  // counted now, so the next admission sees them taken
+        if (!ridesAlong) {
+          logits = await e.seq.run(Int32Array.from(job.prompt), job.prefill.mode, job.prefill.passes, job.scoring);
+          const before = job.generated.length - 1;  // generated tokens older than the newest
+          if (before > 0 && !this.cyclic && this.live.has(job))
+            await e.seq.run(Int32Array.from(job.generated.slice(0, before)), ITERATIVE, 0, false);
+        }
       } catch (err) {
         if (this.live.has(job)) {
           this.finish(e);
@@ -186,12 +193,13 @@ export class Scheduler {
       if (!this.live.has(job)) continue;  // cancelled while prefilling
       if (job.scoring) {
         this.finish(e);
-        job.accept(logits);
+        job.accept(logits!);
         continue;
       }
       this.running.push(e);
+      if (ridesAlong || job.generated.length > 0) continue;  // the decode steps feed the rest
       this.tokensGenerated++;
-      if (!job.accept(logits)) this.finish(e);
+      if (!job.accept(logits!)) this.finish(e);
     }
   }
 
@@ -208,12 +216,20 @@ export class Scheduler {
     }
     if (this.running.length === 0) return;
     const batch = [...this.running];
+    const tokens = new Int32Array(batch.length);
+    const wanted = new Uint8Array(batch.length);
+    batch.forEach((e, i) => {
+      const { prompt, generated } = e.job;
+      const at = e.seq.length;  // the first of the sequence's tokens not in its cache yet
+      tokens[i] = at < prompt.length ? prompt[at] : generated[at - prompt.length];
+      wanted[i] = at === prompt.length + generated.length - 1 ? 1 : 0;
+    });
     let logits: Float32Array;
     try {
-      const tokens = Int32Array.from(batch, (e) => e.job.generated[e.job.generated.length - 1]);
       logits = await native().decodeBatch(
         batch.map((e) => e.seq),
         tokens,
+        wanted,
       );
     } catch (err) {
       for (const e of batch)
@@ -223,11 +239,16 @@ export class Scheduler {
         }
       return;
     }
-    const vocab = logits.length / batch.length;
+    const rows = wanted.reduce((a, b) => a + b, 0);
+    const vocab = rows > 0 ? logits.length / rows : 0;
+    let row = 0;
     batch.forEach((e, i) => {
+      if (!wanted[i]) return;
+      const own = logits.subarray(row * vocab, (row + 1) * vocab);
+      row++;
       if (!this.live.has(e.job)) return;  // cancelled during the step
       this.tokensGenerated++;
-      if (!e.job.accept(logits.subarray(i * vocab, (i + 1) * vocab))) this.finish(e);
+      if (!e.job.accept(own)) this.finish(e);
     });
   }
 

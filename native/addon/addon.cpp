@@ -180,6 +180,7 @@ class NativeSequence : public Napi::ObjectWrap<NativeSequence> {
     return DefineClass(env, "NativeSequence",
                        {InstanceMethod("run", &NativeSequence::Run), InstanceMethod("release", &NativeSequence::Release),
                         InstanceMethod("cancel", &NativeSequence::Cancel), InstanceMethod("reset", &NativeSequence::Reset),
+                        InstanceMethod("reserve", &NativeSequence::Reserve),
                         InstanceAccessor<&NativeSequence::Length>("length"),
                         InstanceAccessor<&NativeSequence::Blocks>("blocks")});
   }
@@ -236,6 +237,21 @@ class NativeSequence : public Napi::ObjectWrap<NativeSequence> {
     if (*busy_) throw to_js_error(info.Env(), "BUSY", "this sequence is already running");
     if (seq_) seq_->clear();
     return info.Env().Undefined();
+  }
+
+  // reserve(positions): takes the KV blocks for positions [0, positions) now, or throws
+  // KV_BUDGET_EXCEEDED taking none, so a scheduler can count them before they are written.
+  Napi::Value Reserve(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsNumber()) throw to_js_error(env, "INVALID_ARGUMENT", "reserve(positions)");
+    if (!seq_) throw to_js_error(env, "DISPOSED", "this sequence has been released");
+    if (*busy_) throw to_js_error(env, "BUSY", "this sequence is already running");
+    const int64_t positions = info[0].As<Napi::Number>().Int64Value();
+    guard(env, [&] {
+      seq_->reserve(positions);
+      return 0;
+    });
+    return env.Undefined();
   }
 
   // Stops the running request at its next layer; it rejects with ABORTED.

@@ -189,7 +189,8 @@ std::vector<float> Engine::run(Sequence& seq, const RunRequest& req) {
   return logits(final_hidden.data() + (n - rows) * d, rows);
 }
 
-std::vector<float> Engine::decode(Sequence* const* seqs, const int32_t* tokens, int64_t n) {
+std::vector<float> Engine::decode(Sequence* const* seqs, const int32_t* tokens, int64_t n,
+                                  const uint8_t* want_logits) {
   std::lock_guard<std::mutex> lock(mutex_);
   cancel_ = nullptr;  // a batch step is short; an aborted row is dropped after it
   if (n <= 0) throw Error("INVALID_ARGUMENT", "at least one sequence is required");
@@ -210,7 +211,13 @@ std::vector<float> Engine::decode(Sequence* const* seqs, const int32_t* tokens, 
   rows.n = n, rows.seqs = seqs, rows.positions = positions.data();
   run_layers(rows, 0, cfg_.n_layers);
   for (int64_t i = 0; i < n; ++i) seqs[i]->set_length(positions[size_t(i)] + 1);
-  return logits(act_.x.data(), n);
+  if (!want_logits) return logits(act_.x.data(), n);
+  const int64_t d = cfg_.hidden_size;
+  int64_t wanted = 0;
+  for (int64_t i = 0; i < n; ++i)
+    if (want_logits[i])
+      std::memcpy(act_.xb.data() + wanted++ * d, act_.x.data() + i * d, size_t(d) * sizeof(float));
+  return wanted > 0 ? logits(act_.xb.data(), wanted) : std::vector<float>();
 }
 
 }  // namespace lckv

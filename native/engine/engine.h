@@ -54,9 +54,11 @@ class Engine {
 
   // Batched decode: appends tokens[i] to seqs[i] for every i < n as ONE forward pass of n
   // rows (each row its own sequence, position and block table), so every weight matrix is
-  // read once for the whole batch. Returns logits [n, vocab]; row i equals what run() gives
-  // for that token alone (batch invariance).
-  std::vector<float> decode(Sequence* const* seqs, const int32_t* tokens, int64_t n);
+  // read once for the whole batch. Returns logits [rows wanted, vocab]: of the rows whose
+  // want_logits flag is set (every row when null), so rows fed only to rebuild a sequence's
+  // cache skip the lm_head. Row i equals what run() gives for that token alone (batch invariance).
+  std::vector<float> decode(Sequence* const* seqs, const int32_t* tokens, int64_t n,
+                            const uint8_t* want_logits = nullptr);
 
  private:
   static int64_t kv_pool_blocks(const ModelConfig& cfg, const LayerPlan& plan, const EngineOptions& opts);
