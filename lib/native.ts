@@ -50,6 +50,8 @@ export interface NativeModel {
   parameterCount(): number;
   /** The KV pool's occupancy (answers after dispose too). */
   kvStats(): NativeKvStats;
+  /** The prefill mode (1 iterative | 2 sequential) a run of `tokens` tokens in `mode` uses. */
+  resolvePrefill(mode: number, tokens: number): number;
   dispose(): void;
 }
 
@@ -75,8 +77,11 @@ export interface NativeAddon {
     options: { threads: number; kvDtype: string; kvBytes: number; kvTokens: number },
   ) => NativeModel;
   NativeSequence: new (model: NativeModel) => NativeSequence;
-  /** One new token for each sequence, as one forward pass; logits [sequences, vocab]. */
-  decodeBatch(sequences: NativeSequence[], tokens: Int32Array): Promise<Float32Array>;
+  /**
+   * One new token for each sequence, as one forward pass; logits [sequences, vocab], or only
+   * of the sequences whose `wantLogits` flag is 1 (in order).
+   */
+  decodeBatch(sequences: NativeSequence[], tokens: Int32Array, wantLogits?: Uint8Array): Promise<Float32Array>;
   isa: string;
   /** The hardware probes of native/bench on a pool of `threads`, for the kernels benchmark. */
   probeHardware(options: NativeProbeOptions): Promise<NativeProbeResult>;

@@ -50,7 +50,8 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     return DefineClass(env, "NativeModel",
                        {InstanceMethod("plan", &NativeModel::Plan), InstanceMethod("dispose", &NativeModel::Dispose),
                         InstanceMethod("parameterCount", &NativeModel::ParameterCount),
-                        InstanceMethod("kvStats", &NativeModel::KvStats)});
+                        InstanceMethod("kvStats", &NativeModel::KvStats),
+                        InstanceMethod("resolvePrefill", &NativeModel::ResolvePrefill)});
   }
 
   // new NativeModel(config, files, tensors, { threads, kvDtype, kvBytes, kvTokens } (0: default budget))
@@ -82,6 +83,17 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   Napi::Value Plan(const Napi::CallbackInfo& info) { return plan_to_js(info.Env(), engine(info.Env())->plan()); }
   Napi::Value ParameterCount(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), double(engine(info.Env())->parameter_count()));
+  }
+  // resolvePrefill(mode: 0 auto | 1 iterative | 2 sequential, tokens) => the mode a run of that
+  // many tokens uses (the layer plan decides; 'auto' follows the reference).
+  Napi::Value ResolvePrefill(const Napi::CallbackInfo& info) {
+    const std::shared_ptr<Engine> e = engine(info.Env());
+    if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber())
+      throw to_js_error(info.Env(), "INVALID_ARGUMENT", "resolvePrefill(mode, tokens)");
+    const int32_t mode = info[0].As<Napi::Number>().Int32Value();
+    if (mode < 0 || mode > 2) throw to_js_error(info.Env(), "INVALID_ARGUMENT", "prefill mode must be 0, 1 or 2");
+    const PrefillMode resolved = e->plan().resolve(PrefillMode(mode), info[1].As<Napi::Number>().Int32Value(), e->config());
+    return Napi::Number::New(info.Env(), int32_t(resolved));
   }
   // { blocksUsed, blocksTotal, blockTokens, bytesTotal }; still answers after dispose.
   Napi::Value KvStats(const Napi::CallbackInfo& info) {
@@ -276,26 +288,29 @@ class NativeSequence : public Napi::ObjectWrap<NativeSequence> {
 class DecodeWorker : public LogitsWorker {
  public:
   DecodeWorker(Napi::Env env, std::shared_ptr<Engine> engine, std::vector<std::shared_ptr<Sequence>> seqs,
-               std::vector<std::shared_ptr<bool>> busy, std::vector<int32_t> tokens)
+               std::vector<std::shared_ptr<bool>> busy, std::vector<int32_t> tokens, std::vector<uint8_t> want)
       : LogitsWorker(env, std::move(busy)),
         engine_(std::move(engine)),
         seqs_(std::move(seqs)),
-        tokens_(std::move(tokens)) {}
+        tokens_(std::move(tokens)),
+        want_(std::move(want)) {}
 
  protected:
   std::vector<float> compute() override {
     std::vector<Sequence*> rows;
     for (auto& s : seqs_) rows.push_back(s.get());
-    return engine_->decode(rows.data(), tokens_.data(), int64_t(rows.size()));
+    return engine_->decode(rows.data(), tokens_.data(), int64_t(rows.size()), want_.empty() ? nullptr : want_.data());
   }
 
  private:
   std::shared_ptr<Engine> engine_;
   std::vector<std::shared_ptr<Sequence>> seqs_;  // [rows] kept alive while the step runs
   std::vector<int32_t> tokens_;                  // [rows]
+  std::vector<uint8_t> want_;                    // [rows] rows whose logits are returned; empty: all
 };
 
-// decodeBatch(sequences: NativeSequence[], tokens: Int32Array) => Promise<Float32Array [rows, vocab]>
+// decodeBatch(sequences: NativeSequence[], tokens: Int32Array, wantLogits?: Uint8Array)
+//   => Promise<Float32Array [rows wanted (all when omitted), vocab]>
 Napi::Value DecodeBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 2 || !info[0].IsArray() || !info[1].IsTypedArray() ||
@@ -305,6 +320,14 @@ Napi::Value DecodeBatch(const Napi::CallbackInfo& info) {
   Napi::Int32Array tokens = info[1].As<Napi::Int32Array>();
   if (list.Length() == 0 || list.Length() != tokens.ElementLength())
     throw to_js_error(env, "INVALID_ARGUMENT", "decodeBatch needs one token per sequence, at least one");
+  std::vector<uint8_t> want;
+  if (info.Length() >= 3 && !info[2].IsUndefined()) {
+    if (!info[2].IsTypedArray() || info[2].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
+        info[2].As<Napi::Uint8Array>().ElementLength() != tokens.ElementLength())
+      throw to_js_error(env, "INVALID_ARGUMENT", "decodeBatch: wantLogits must be a Uint8Array with one flag per sequence");
+    Napi::Uint8Array flags = info[2].As<Napi::Uint8Array>();
+    want.assign(flags.Data(), flags.Data() + flags.ElementLength());
+  }
   std::shared_ptr<Engine> engine;
   std::vector<std::shared_ptr<Sequence>> seqs;
   std::vector<std::shared_ptr<bool>> busy;
@@ -321,7 +344,8 @@ Napi::Value DecodeBatch(const Napi::CallbackInfo& info) {
     busy.push_back(s->busy());
   }
   auto* worker = new DecodeWorker(env, engine, std::move(seqs), std::move(busy),
-                                  std::vector<int32_t>(tokens.Data(), tokens.Data() + tokens.ElementLength()));
+                                  std::vector<int32_t>(tokens.Data(), tokens.Data() + tokens.ElementLength()),
+                                  std::move(want));
   Napi::Promise promise = worker->promise();
   worker->Queue();
   return promise;
