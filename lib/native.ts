@@ -104,7 +104,8 @@ export interface NativeProbeResult {
   threads: number;
   triad: { seconds: number[]; bytes: number };
   matmul: { seconds: number[]; flops: number };
-  fma: { seconds: number[]; flops: number };
+  /** path: the ISA path of the multiply-add loop that ran. */
+  fma: { seconds: number[]; flops: number; path: string };
 }
 
 let cached: NativeAddon | undefined;

@@ -63,10 +63,12 @@ std::vector<double> probe_matmul(int64_t m, int64_t n, int64_t k, int32_t reps, 
 }
 
 FmaProbe probe_fma(int64_t iterations, int32_t reps, ThreadPool& pool) {
-  auto loop = isa_active() == Isa::Avx2 ? fma_loop_avx2 : fma_loop_generic;
+  const bool avx2 = isa_active() == Isa::Avx2;
+  auto loop = avx2 ? fma_loop_avx2 : fma_loop_generic;
   std::vector<double> flops(size_t(pool.size()));
   std::vector<float> sinks(size_t(pool.size()));
   FmaProbe out;
+  out.path = isa_name(avx2 ? Isa::Avx2 : Isa::Generic);
   for (int32_t r = 0; r < reps; ++r)
     out.seconds.push_back(seconds_of([&] {
       pool.run([&](int32_t tid, int32_t) { flops[size_t(tid)] = loop(iterations, &sinks[size_t(tid)]); });
