@@ -10,6 +10,7 @@ set(CMAKE_CUDA_STANDARD_REQUIRED ON)
 enable_language(CUDA)
 find_package(CUDAToolkit REQUIRED)
 
+option(LCKV_CUBLAS "Use cuBLAS for large matrix products when it is found" ON)
 set(LCKV_CUBLAS_DIR "" CACHE PATH "Extra place to look for cuBLAS (include/cublas_v2.h, lib/libcublas.so*)")
 find_path(LCKV_CUBLAS_INCLUDE cublas_v2.h HINTS ${CUDAToolkit_INCLUDE_DIRS} ${LCKV_CUBLAS_DIR}/include)
 find_library(LCKV_CUBLAS_LIBRARY NAMES cublas libcublas.so.13 libcublas.so.12
@@ -27,7 +28,7 @@ target_compile_options(lckv_cuda PRIVATE
   $<$<COMPILE_LANGUAGE:CUDA>:-Werror=all-warnings -Xcompiler=-Wall,-Wextra,-Werror --expt-relaxed-constexpr>)
 target_link_libraries(lckv_cuda PUBLIC CUDA::cudart)
 
-if(LCKV_CUBLAS_INCLUDE AND LCKV_CUBLAS_LIBRARY)
+if(LCKV_CUBLAS AND LCKV_CUBLAS_INCLUDE AND LCKV_CUBLAS_LIBRARY)
   message(STATUS "lckv: cuBLAS ${LCKV_CUBLAS_LIBRARY}")
   target_include_directories(lckv_cuda PRIVATE ${LCKV_CUBLAS_INCLUDE})
   target_compile_definitions(lckv_cuda PRIVATE LCKV_HAVE_CUBLAS)
@@ -36,10 +37,18 @@ if(LCKV_CUBLAS_INCLUDE AND LCKV_CUBLAS_LIBRARY)
   # A wheel's libcublas is not on the loader's path: whatever links lckv_cuda remembers it.
   target_link_options(lckv_cuda INTERFACE "LINKER:-rpath,${LCKV_CUBLAS_LIBDIR}")
 else()
-  message(STATUS "lckv: no cuBLAS found; matrix products use the built-in CUDA kernels")
+  message(STATUS "lckv: no cuBLAS (not found, or LCKV_CUBLAS=OFF); matrix products use the built-in CUDA kernels")
 endif()
 
 set(LCKV_CUDA_TESTS
   native/test/test_cuda_attention.cpp
   native/test/test_cuda_matmul.cpp
   native/test/test_cuda_ops.cpp)
+
+# The GPU benchmark (bench/gpu.sh); it needs a device to print anything.
+add_executable(lckv_gpu_bench
+  native/bench/gpu_bench.cpp
+  native/bench/gpu_decode_model.cpp)
+target_include_directories(lckv_gpu_bench PRIVATE native)
+target_compile_options(lckv_gpu_bench PRIVATE -Wall -Wextra -Werror)
+target_link_libraries(lckv_gpu_bench PRIVATE lckv_core lckv_cuda)
