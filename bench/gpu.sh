@@ -45,24 +45,24 @@ if [ -n "$cublas_dir" ]; then
   done
 fi
 
+log="$build/build.log"
 configure_and_build() {  # $1: ON or OFF (use cuBLAS)
-  cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DLCKV_CUDA=ON -DLCKV_CUBLAS="$1" \
-    -DCMAKE_CUDA_COMPILER="$nvcc_bin" -DLCKV_CUBLAS_DIR="$cublas_dir" >"$build.log" 2>&1 &&
-    timeout 240 cmake --build "$build" -j "$jobs" >>"$build.log" 2>&1
+  rm -rf "$build" && mkdir -p "$build" &&
+    cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DLCKV_CUDA=ON -DLCKV_CUBLAS="$1" \
+      -DCMAKE_CUDA_COMPILER="$nvcc_bin" -DLCKV_CUBLAS_DIR="$cublas_dir" >"$log" 2>&1 &&
+    timeout 240 cmake --build "$build" -j "$jobs" >>"$log" 2>&1
 }
 echo "== build (cmake, LCKV_CUDA=ON, -j$jobs)"
-rm -rf "$build"
 if ! configure_and_build ON; then
-  tail -n 40 "$build.log"
+  tail -n 40 "$log"
   echo "== the build with cuBLAS failed (above); building with the built-in GEMM only"
-  rm -rf "$build"
   if ! configure_and_build OFF; then
-    tail -n 60 "$build.log"
+    tail -n 60 "$log"
     echo "gpu.sh: build failed" >&2
     exit 1
   fi
 fi
-grep -E "lckv: (cuBLAS|no cuBLAS)" "$build.log" || true
+grep -E "lckv: (cuBLAS|no cuBLAS)" "$log" || true
 echo "   built in $((SECONDS - start)) s"
 
 echo "== native tests (CUDA kernels vs the CPU kernels)"
