@@ -8,6 +8,7 @@
         "native/addon/probe.cpp",
         "native/bench/hw_probe.cpp",
         "native/bench/hw_probe_avx2.cpp",
+        "native/bench/hw_probe_neon.cpp",
         "native/cache/kv_pool.cpp",
         "native/cache/sequence.cpp",
         "native/engine/engine.cpp",
