@@ -63,14 +63,19 @@ std::vector<double> probe_matmul(int64_t m, int64_t n, int64_t k, int32_t reps, 
 }
 
 FmaProbe probe_fma(int64_t iterations, int32_t reps, ThreadPool& pool) {
-  // The active path's own loop; a path without one (none today) runs the portable loop.
+  // No default: a new ISA path must bring its own loop (-Wswitch says where), else its
+  // "peak" would be the portable loop's.
   const Isa isa = isa_active();
-  const Isa path = isa == Isa::Avx2 || isa == Isa::Neon ? isa : Isa::Generic;
-  auto loop = path == Isa::Avx2 ? fma_loop_avx2 : path == Isa::Neon ? fma_loop_neon : fma_loop_generic;
+  double (*loop)(int64_t, float*) = fma_loop_generic;
+  switch (isa) {
+    case Isa::Generic: loop = fma_loop_generic; break;
+    case Isa::Avx2: loop = fma_loop_avx2; break;
+    case Isa::Neon: loop = fma_loop_neon; break;
+  }
   std::vector<double> flops(size_t(pool.size()));
   std::vector<float> sinks(size_t(pool.size()));
   FmaProbe out;
-  out.path = isa_name(path);
+  out.path = isa_name(isa);
   for (int32_t r = 0; r < reps; ++r)
     out.seconds.push_back(seconds_of([&] {
       pool.run([&](int32_t tid, int32_t) { flops[size_t(tid)] = loop(iterations, &sinks[size_t(tid)]); });
