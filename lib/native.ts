@@ -104,8 +104,7 @@ export interface NativeProbeResult {
   threads: number;
   triad: { seconds: number[]; bytes: number };
   matmul: { seconds: number[]; flops: number };
-  /** path: the ISA path of the multiply-add loop that ran. */
-  fma: { seconds: number[]; flops: number; path: string };
+  fma: { seconds: number[]; flops: number };
 }
 
 let cached: NativeAddon | undefined;

@@ -22,10 +22,8 @@ export interface Rate {
 }
 
 export interface HardwareLimits {
-  /** The kernels' ISA path (the matmul's). */
+  /** The kernels' ISA path: the matmul's and the multiply-add loop's. */
   isa: string;
-  /** The ISA path of the multiply-add loop (the portable one where no vector loop exists for `isa`). */
-  fmaPath: string;
   threads: number;
   sizes: ProbeSizes;
   /** STREAM triad a = b + s·c on f32, counted as STREAM does: 12 bytes per element; GB/s (1e9). */
@@ -46,7 +44,6 @@ export async function probeHardware(threads: number, sizes: ProbeSizes): Promise
   const r = await native().probeHardware({ threads, ...sizes });
   return {
     isa: r.isa,
-    fmaPath: r.fma.path,
     threads: r.threads,
     sizes,
     triadGBps: rate(r.triad.bytes, r.triad.seconds),

@@ -43,7 +43,7 @@ export function formatKernelTable(r: KernelBenchResult): string {
     const [m, n, k] = hw.sizes.matmul;
     notes.push(
       `triad: a[i] = b[i] + s*c[i] on f32, 3 x ${sig3((hw.sizes.triadElements * 4) / 2 ** 20)} MiB, STREAM's count of 12 bytes per element`,
-      `FMA loop: multiply-adds on registers only (${hw.fmaPath} loop); matmul kernel: lckv's f32 matmul (${hw.isa} path), x ${m} x ${k} by w ${n} x ${k}`,
+      `FMA loop: multiply-adds on registers only (${hw.isa} loop); matmul kernel: lckv's f32 matmul (${hw.isa} path), x ${m} x ${k} by w ${n} x ${k}`,
       `${hw.threads} threads; probes ${hw.sizes.reps} repetitions, model figures medians of the repeats`,
     );
   }

@@ -57,7 +57,6 @@ class ProbeWorker : public Napi::AsyncWorker {
     Napi::Object fma = Napi::Object::New(env);
     fma.Set("seconds", seconds_to_js(env, fma_.seconds));
     fma.Set("flops", fma_.flops);
-    fma.Set("path", fma_.path);
     out.Set("triad", triad);
     out.Set("matmul", mm);
     out.Set("fma", fma);

@@ -6,7 +6,7 @@
 namespace lckv {
 
 // probeHardware({ threads, triadElements, matmul: [m, n, k], fmaIterations, reps }) =>
-//   Promise<{ isa, threads, triad: { seconds, bytes }, matmul: { seconds, flops }, fma: { seconds, flops, path } }>
+//   Promise<{ isa, threads, triad: { seconds, bytes }, matmul: { seconds, flops }, fma: { seconds, flops } }>
 // `seconds` holds one entry per repetition; bytes and flops are per repetition.
 Napi::Value ProbeHardware(const Napi::CallbackInfo& info);
 

@@ -75,7 +75,6 @@ FmaProbe probe_fma(int64_t iterations, int32_t reps, ThreadPool& pool) {
   std::vector<double> flops(size_t(pool.size()));
   std::vector<float> sinks(size_t(pool.size()));
   FmaProbe out;
-  out.path = isa_name(isa);
   for (int32_t r = 0; r < reps; ++r)
     out.seconds.push_back(seconds_of([&] {
       pool.run([&](int32_t tid, int32_t) { flops[size_t(tid)] = loop(iterations, &sinks[size_t(tid)]); });

@@ -24,7 +24,6 @@ std::vector<double> probe_matmul(int64_t m, int64_t n, int64_t k, int32_t reps, 
 struct FmaProbe {
   std::vector<double> seconds;  // [reps]
   double flops = 0;             // per repetition, all threads together
-  const char* path = "";        // the ISA path of the loop that ran
 };
 FmaProbe probe_fma(int64_t iterations, int32_t reps, ThreadPool& pool);
 
