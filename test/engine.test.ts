@@ -150,6 +150,38 @@ describe('engine: continuous batching over the paged KV pool', function () {
     }
   });
 
+  it('a long prompt is prefilled in chunks between decode steps, with the tokens of a token-by-token prefill', async () => {
+    const std = tmpDir('lckv-engine-chunks-');
+    makeCheckpoint(std, { ...SPEC, modelType: 'llama', layerTypes: undefined, maxPositionEmbeddings: 1024 });
+    const model = await loadModel(std, { threads: 2 });
+    try {
+      const r = mulberry32(12);
+      const long = Array.from({ length: 700 }, () => 1 + Math.floor(r() * 63));  // 3 chunks of <= 256
+      const exact = (await model.generate(long, { maxTokens: 6, temperature: 0, prefill: 'sequential' })).tokens;
+      // A short stream decodes; the long prompt arrives after its first token.
+      const events: string[] = [];
+      const stream = (async () => {
+        for await (const _ of model.stream([1, 2, 3], { maxTokens: 60, temperature: 0 })) events.push('short');
+      })();
+      while (events.length === 0) await new Promise((resolve) => setImmediate(resolve));
+      const longRun = (async () => {
+        const tokens: number[] = [];
+        for await (const piece of model.stream(long, { maxTokens: 6, temperature: 0 })) {
+          if (tokens.length === 0) events.push('long');
+          tokens.push(piece.token);
+        }
+        return tokens;
+      })();
+      assert.deepEqual(await longRun, exact, 'chunked prefill changed the tokens');
+      await stream;
+      const before = events.indexOf('long');
+      assert.ok(before >= 3, `the short stream produced ${before - 1} tokens while the long prompt prefilled; want >= 2 (one per chunk boundary)`);
+    } finally {
+      await model.dispose();
+      removeDir(std);
+    }
+  });
+
   it('aborting half of 64 streams mid-stream frees their blocks; the rest equal their solo runs', async () => {
     const reqs = requests(64, false, 4).map((q) => ({ ...q, options: { ...q.options, maxTokens: 20 } }));
     const model = await tight(12 * 16);

@@ -2,8 +2,10 @@
 // tokens fit in free blocks (FIFO by arrival, so none starves), then decode every running
 // sequence as ONE native forward pass. A sequence's tokens are its prompt followed by what
 // it generated; each step feeds the first one not yet in its cache, and samples only from
-// the row of its newest token. Admission prefills a prompt in parallel (the LCKV plan) when
-// its mode is iterative; a prompt in sequential mode instead rides along the decode steps
+// the row of its newest token. A prompt whose mode is iterative is prefilled in parallel
+// (the LCKV plan) between decode steps, at most PREFILL_STEP_TOKENS per step, in chunks
+// when the plan has no cyclic group (chunks are exact there), so a long prompt does not
+// stall running decodes; a prompt in sequential mode instead rides along the decode steps
 // token by token, with values identical to a sequential prefill (rows are batch-invariant).
 // When blocks run out mid-decode the newest running sequence is preempted: its blocks are
 // freed and it waits again, in arrival order. On return its prompt is prefilled as before
@@ -57,8 +59,16 @@ interface Entry {
 const ITERATIVE = 1;
 const SEQUENTIAL = 2;
 
+/**
+ * Prompt tokens prefilled per scheduler step (at least one whole chunk) before the running
+ * sequences decode again; also the chunk size of plans without cyclic groups. An LCKV plan
+ * prefills a prompt in one piece: its iterative passes run over all prompt tokens together.
+ */
+const PREFILL_STEP_TOKENS = 256;
+
 export class Scheduler {
   private readonly waiting: Entry[] = [];  // sorted by id
+  private readonly prefilling: Entry[] = [];  // admitted, prompt not fully in the cache; by arrival
   private readonly running: Entry[] = [];  // decoding
   private readonly live = new Map<Job, Entry>();  // waiting, prefilling or running
   private nextId = 0;
@@ -134,9 +144,10 @@ export class Scheduler {
 
   private async loop(): Promise<void> {
     try {
-      while (this.waiting.length > 0 || this.running.length > 0) {
+      while (this.waiting.length > 0 || this.prefilling.length > 0 || this.running.length > 0) {
         const t0 = performance.now();
-        await this.admit();
+        this.admit();
+        await this.prefill();
         await this.decode();
         this.busyMs += performance.now() - t0;
       }
@@ -160,52 +171,79 @@ export class Scheduler {
     return this.running.filter((e) => e.seq.blocks * bt < e.seq.length + 1).length;
   }
 
-  private async admit(): Promise<void> {
-    while (this.waiting.length > 0 && this.running.length < this.maxBatch) {
+  /** Sequences holding blocks and a batch row: prefilling or decoding. */
+  private active(): number {
+    return this.prefilling.length + this.running.length;
+  }
+
+  /** Admits waiting requests in arrival order while their blocks fit; takes the blocks now. */
+  private admit(): void {
+    while (this.waiting.length > 0 && this.active() < this.maxBatch) {
       const e = this.waiting[0];
       const { job } = e;
       const positions = job.prompt.length + job.generated.length + (job.scoring ? 0 : 1);
       const need = this.blocksFor(positions);
       if (need > this.freeBlocks() - this.decodeNeeds()) {
-        if (this.running.length > 0) return;  // room comes back as running sequences end
+        if (this.active() > 0) return;  // room comes back as running sequences end
         this.finish(e);  // cannot happen with an empty pool unless it never fits; never wait forever
         job.fail(new LckvError('KV_BUDGET_EXCEEDED', `the request needs ${need} KV blocks; the pool has ${this.freeBlocks()} free`));
         continue;
       }
       this.waiting.shift();
-      const ridesAlong = !job.scoring && this.model.resolvePrefill(job.prefill.mode, job.prompt.length) === SEQUENTIAL;
-      let logits: Float32Array | undefined;
       try {
-        e.seq.reserve(positions);  // counted now, so the next admission sees them taken
-        if (!ridesAlong) {
-          logits = await e.seq.run(Int32Array.from(job.prompt), job.prefill.mode, job.prefill.passes, job.scoring);
-          const before = job.generated.length - 1;  // generated tokens older than the newest
-          if (before > 0 && !this.cyclic && this.live.has(job))
-            await e.seq.run(Int32Array.from(job.generated.slice(0, before)), ITERATIVE, 0, false);
-        }
+        e.seq.reserve(positions);
+        const ridesAlong = !job.scoring && this.model.resolvePrefill(job.prefill.mode, job.prompt.length) === SEQUENTIAL;
+        (ridesAlong ? this.running : this.prefilling).push(e);
       } catch (err) {
-        if (this.live.has(job)) {
-          this.finish(e);
-          job.fail(fromNative(err));
-        }
-        continue;
-      }
-      if (!this.live.has(job)) continue;  // cancelled while prefilling
-      if (job.scoring) {
         this.finish(e);
-        job.accept(logits!);
-        continue;
+        job.fail(fromNative(err));
       }
-      this.running.push(e);
-      if (ridesAlong || job.generated.length > 0) continue;  // the decode steps feed the rest
-      this.tokensGenerated++;
-      if (!job.accept(logits!)) this.finish(e);
     }
+  }
+
+  /** Prefills admitted prompts in arrival order, about PREFILL_STEP_TOKENS tokens' worth. */
+  private async prefill(): Promise<void> {
+    let budget = PREFILL_STEP_TOKENS;
+    while (budget > 0 && this.prefilling.length > 0) budget -= await this.prefillChunk(this.prefilling[0]);
+  }
+
+  /** Runs the next chunk of e's prompt; returns its token count. Moves e on when its prompt is done. */
+  private async prefillChunk(e: Entry): Promise<number> {
+    const { job } = e;
+    const done = e.seq.length;
+    const whole = job.scoring || this.cyclic;
+    const end = whole ? job.prompt.length : Math.min(job.prompt.length, done + PREFILL_STEP_TOKENS);
+    let logits: Float32Array;
+    try {
+      logits = await e.seq.run(Int32Array.from(job.prompt.slice(done, end)), job.prefill.mode, job.prefill.passes, job.scoring);
+      const before = job.generated.length - 1;  // generated tokens older than the newest
+      if (end === job.prompt.length && before > 0 && !this.cyclic && this.live.has(job))
+        await e.seq.run(Int32Array.from(job.generated.slice(0, before)), ITERATIVE, 0, false);
+    } catch (err) {
+      if (this.live.has(job)) {
+        this.finish(e);
+        job.fail(fromNative(err));
+      }
+      return end - done;
+    }
+    if (!this.live.has(job) || end < job.prompt.length) return end - done;  // cancelled, or more to come
+    this.prefilling.splice(this.prefilling.indexOf(e), 1);
+    if (job.scoring) {
+      this.finish(e);
+      job.accept(logits);
+      return end - done;
+    }
+    this.running.push(e);
+    if (job.generated.length === 0) {
+      this.tokensGenerated++;
+      if (!job.accept(logits)) this.finish(e);
+    }  // else resumed: the decode steps feed its newest token
+    return end - done;
   }
 
   private async decode(): Promise<void> {
     while (this.running.length > 0 && this.decodeNeeds() > this.freeBlocks()) {
-      if (this.running.length === 1) {
+      if (this.active() === 1) {
         // A lone sequence never outgrows the pool (jobs stop at its capacity); report, never spin.
         const e = this.running[0];
         this.finish(e);
@@ -252,11 +290,11 @@ export class Scheduler {
     });
   }
 
-  /** Frees the newest running sequence's blocks and queues it again in arrival order. */
+  /** Frees the newest admitted sequence's blocks (decoding or prefilling) and queues it again in arrival order. */
   private preempt(): void {
-    let newest = 0;
-    for (let i = 1; i < this.running.length; i++) if (this.running[i].id > this.running[newest].id) newest = i;
-    const [e] = this.running.splice(newest, 1);
+    const e = [...this.running, ...this.prefilling].reduce((a, b) => (b.id > a.id ? b : a));
+    const list = this.running.includes(e) ? this.running : this.prefilling;
+    list.splice(list.indexOf(e), 1);
     e.seq.reset();
     const at = this.waiting.findIndex((w) => w.id > e.id);
     this.waiting.splice(at < 0 ? this.waiting.length : at, 0, e);
@@ -265,7 +303,7 @@ export class Scheduler {
 
   private finish(e: Entry): void {
     this.live.delete(e.job);
-    for (const list of [this.waiting, this.running]) {
+    for (const list of [this.waiting, this.prefilling, this.running]) {
       const at = list.indexOf(e);
       if (at >= 0) list.splice(at, 1);
     }
