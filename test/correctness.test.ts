@@ -264,6 +264,7 @@ const CASES: Case[] = [
   { name: 'LCKV warmup 0_6_6_6_6_6_6_7, MHA, F16', spec: { ...SMALL, layerTypes: '0_6_6_6_6_6_6_7', numHeads: 6, dtype: 'F16' }, lengths: [2, 11] },
   { name: 'CLA 0_0_2_2_4_4_6_6, MQA 4/1', spec: { ...SMALL, layerTypes: '0_0_2_2_4_4_6_6', numHeads: 4, numKvHeads: 1 }, lengths: [1, 8] },
   { name: 'sliding-window mix 0s_1s_2s_3s_3_3_3_3, W=4, prompts longer than the window', spec: { ...SMALL, layerTypes: '0s_1s_2s_3s_3_3_3_3', slidingWindow: 4 }, lengths: [3, 13] },
+  { name: 'every layer sliding 0s_6s_6s_6s_6s_6s_6s_7s, W=5: blocks behind the window go back to the pool', spec: { ...SMALL, layerTypes: '0s_6s_6s_6s_6s_6s_6s_7s', slidingWindow: 5 }, lengths: [3, 20] },
   { name: 'sliding layers in a cyclic group 0s_6s_6s_6s_6_6_6_7, W=3, GQA 4/2', spec: { ...SMALL, layerTypes: '0s_6s_6s_6s_6_6_6_7', slidingWindow: 3, numHeads: 4, numKvHeads: 2 }, lengths: [2, 12] },
   { name: 'two cyclic groups 0_3_3_3_4_7_7_7, head_dim 24 != hidden/heads, GQA 4/2', spec: { ...SMALL, layerTypes: '0_3_3_3_4_7_7_7', numHeads: 4, numKvHeads: 2, headDim: 24 }, lengths: [2, 10] },
   { name: 'tied embeddings, sharded checkpoint, BF16, 0_6_6_6_6_6_6_7', spec: { ...SMALL, layerTypes: '0_6_6_6_6_6_6_7', tieWordEmbeddings: true, sharded: true, dtype: 'BF16' }, lengths: [1, 9] },
@@ -391,6 +392,29 @@ describe('runtime vs reference (f32 KV cache)', function () {
       const out = await L.model.generate(toks, { temperature: 0, maxTokens: 40 });
       assertGreedyMatch(out, ref, [], 'greedy');
       assert.equal(out.finishReason, 'length');
+    });
+  });
+
+  describe('sliding window on every layer: decoding far past the window (0s_1s_2s_3s_3s_3s_3s_3s, W=4)', function () {
+    let L: Loaded;
+    before(async () => {
+      L = await setup({ ...SMALL, layerTypes: '0s_1s_2s_3s_3s_3s_3s_3s', slidingWindow: 4, seed: 6, extraConfig: { eos_token_id: null } });
+    });
+    after(() => teardown(L));
+
+    it('greedy 70 tokens after a 6-token prompt, holding at most the blocks the window spans', async function () {
+      const toks = prompt(6, L.ref.vocab, 10);
+      const ref = referenceGreedyDetailed(L.ref, toks, 70, { mode: 'sequential' });
+      const tokens: number[] = [];
+      let mostBlocks = 0;
+      for await (const piece of L.model.stream(toks, { temperature: 0, maxTokens: 70 })) {
+        tokens.push(piece.token);
+        mostBlocks = Math.max(mostBlocks, L.model.stats().kvBlocksUsed);
+      }
+      assertGreedyMatch({ tokens, finishReason: 'length' }, ref, [], 'greedy');
+      assert.equal(tokens.length, 70);
+      // 76 positions span 5 blocks of 16; the last 4 positions and the next one span at most 2.
+      assert.ok(mostBlocks <= 2, `held ${mostBlocks} KV blocks`);
     });
   });
 });

@@ -27,8 +27,15 @@ bool KvPool::block_pool_alloc(int64_t n, std::vector<int32_t>& table) {
 
 void KvPool::block_pool_free(std::vector<int32_t>& table) {
   std::lock_guard<std::mutex> lock(mutex_);
-  free_.insert(free_.end(), table.rbegin(), table.rend());
+  for (auto it = table.rbegin(); it != table.rend(); ++it)
+    if (*it >= 0) free_.push_back(*it);
   table.clear();
+}
+
+void KvPool::block_pool_release(int32_t& id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  free_.push_back(id);
+  id = -1;
 }
 
 int64_t KvPool::blocks_used() const {

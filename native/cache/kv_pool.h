@@ -23,8 +23,10 @@ class KvPool {
 
   // Appends n free block ids to `table`, or returns false (taking none) when fewer are free.
   bool block_pool_alloc(int64_t n, std::vector<int32_t>& table);
-  // Returns every block of `table` to the pool and clears it.
+  // Returns every block of `table` to the pool and clears it (entries of -1 hold none).
   void block_pool_free(std::vector<int32_t>& table);
+  // Returns one block to the pool; `id` becomes -1.
+  void block_pool_release(int32_t& id);
 
   int64_t blocks_total() const { return n_blocks_; }
   int64_t blocks_used() const;

@@ -1,5 +1,6 @@
 #include "cache/sequence.h"
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -20,6 +21,12 @@ void Sequence::reserve(int64_t positions) {
 void Sequence::clear() {
   pool_->block_pool_free(table_);
   length_ = 0;
+  dropped_ = 0;
+}
+
+void Sequence::drop_before(int64_t pos) {
+  const int64_t whole = std::min<int64_t>(pos / KvPool::kBlockTokens, blocks());
+  for (; dropped_ < whole; ++dropped_) pool_->block_pool_release(table_[size_t(dropped_)]);
 }
 
 void Sequence::zero(int32_t slot, int64_t pos0, int64_t n) {

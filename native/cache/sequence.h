@@ -22,6 +22,9 @@ class Sequence {
   void reserve(int64_t positions);
   // Frees every block; the sequence is empty again.
   void clear();
+  // Returns the blocks holding only positions < pos to the pool (their table entries become
+  // -1): for a cache that no query reads that far back (every reader sliding).
+  void drop_before(int64_t pos);
   // Rows [pos0, pos0 + n) of one slot: set to zero, or stored from f32 k/v [n, row_width].
   void zero(int32_t slot, int64_t pos0, int64_t n);
   void write(int32_t slot, int64_t pos0, int64_t n, const float* k, const float* v);
@@ -29,7 +32,7 @@ class Sequence {
 
   int64_t length() const { return length_; }  // positions whose K/V are final
   void set_length(int64_t n) { length_ = n; }
-  int64_t blocks() const { return int64_t(table_.size()); }
+  int64_t blocks() const { return int64_t(table_.size()); }  // spanned, dropped ones included
 
  private:
   int64_t row(int64_t pos) const {
@@ -39,6 +42,7 @@ class Sequence {
   std::shared_ptr<KvPool> pool_;
   std::vector<int32_t> table_;  // [blocks]: position p lives in block table_[p / kBlockTokens]
   int64_t length_ = 0;
+  int64_t dropped_ = 0;  // leading blocks returned by drop_before
 };
 
 }  // namespace lckv

@@ -113,6 +113,12 @@ void Engine::run_layer(const Rows& rows, int32_t layer) {
   add_inplace(x, act_.proj.data(), n * d);
 }
 
+// Also hands back the blocks no query will read again when every layer slides.
+void Engine::set_length(Sequence& seq, int64_t length) const {
+  seq.set_length(length);
+  if (plan_.windowed_cache() && cfg_.sliding_window > 0) seq.drop_before(length - cfg_.sliding_window + 1);
+}
+
 void Engine::check_cancel() const {
   if (cancel_ && cancel_->load(std::memory_order_relaxed)) throw Error("ABORTED", "the request was aborted");
 }
@@ -184,7 +190,7 @@ std::vector<float> Engine::run(Sequence& seq, const RunRequest& req) {
     prefill_iterative(seq, pos0, n, int32_t(std::min<int64_t>(passes, n)));
     final_hidden.assign(act_.x.begin(), act_.x.begin() + n * d);
   }
-  seq.set_length(pos0 + n);
+  set_length(seq, pos0 + n);
   const int64_t rows = req.all_logits ? n : 1;
   return logits(final_hidden.data() + (n - rows) * d, rows);
 }
@@ -210,7 +216,7 @@ std::vector<float> Engine::decode(Sequence* const* seqs, const int32_t* tokens, 
   Rows rows;
   rows.n = n, rows.seqs = seqs, rows.positions = positions.data();
   run_layers(rows, 0, cfg_.n_layers);
-  for (int64_t i = 0; i < n; ++i) seqs[i]->set_length(positions[size_t(i)] + 1);
+  for (int64_t i = 0; i < n; ++i) set_length(*seqs[i], positions[size_t(i)] + 1);
   if (!want_logits) return logits(act_.x.data(), n);
   const int64_t d = cfg_.hidden_size;
   int64_t wanted = 0;

@@ -62,6 +62,7 @@ LayerPlan::LayerPlan(const std::string& layer_types, int32_t n_layers, bool forc
     roles_[size_t(r.target)].computes_kv = true;
     has_cycles_ = has_cycles_ || r.attends_top;
   }
+  windowed_cache_ = std::all_of(roles_.begin(), roles_.end(), [](const LayerRole& r) { return r.sliding; });
   for (int32_t i = 0; i < n_layers; ++i) {
     if (!roles_[size_t(i)].computes_kv) continue;
     roles_[size_t(i)].kv_slot = int32_t(cached_.size());

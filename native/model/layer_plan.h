@@ -38,6 +38,9 @@ class LayerPlan {
   const std::vector<int32_t>& cached_layers() const { return cached_; }
   const std::vector<PlanStep>& steps() const { return steps_; }
   bool has_cycles() const { return has_cycles_; }
+  // Every layer slides, so no query reads a cached position older than the window: a
+  // sequence's blocks before it can go back to the pool.
+  bool windowed_cache() const { return windowed_cache_; }
 
   // Resolves 'auto' the way the reference implementation does: token by token when the
   // config asks for it or when the prompt is no longer than the passes would be.
@@ -48,6 +51,7 @@ class LayerPlan {
   std::vector<int32_t> cached_;
   std::vector<PlanStep> steps_;
   bool has_cycles_ = false;
+  bool windowed_cache_ = false;
 };
 
 }  // namespace lckv

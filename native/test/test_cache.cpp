@@ -26,6 +26,30 @@ std::vector<float> random_floats(size_t n, uint32_t seed) {
 
 }  // namespace
 
+TEST_CASE("kv pool: drop_before returns only whole blocks before a position, once; the rest come back at the end") {
+  auto pool = std::make_shared<KvPool>(1, 8, DType::F16, 6);
+  {
+    Sequence a(pool);
+    a.reserve(5 * KvPool::kBlockTokens);
+    CHECK(pool->blocks_used() == 5);
+    a.drop_before(KvPool::kBlockTokens - 1);  // inside block 0: nothing whole before it
+    CHECK(pool->blocks_used() == 5);
+    a.drop_before(2 * KvPool::kBlockTokens + 3);  // blocks 0 and 1
+    CHECK(pool->blocks_used() == 3 && a.blocks() == 5);
+    a.drop_before(2 * KvPool::kBlockTokens + 3);  // again: no double free
+    CHECK(pool->blocks_used() == 3);
+    a.reserve(6 * KvPool::kBlockTokens);  // grows at the end, from the blocks dropped
+    CHECK(pool->blocks_used() == 4 && a.blocks() == 6);
+    a.drop_before(100 * KvPool::kBlockTokens);  // past the end: every block it spans
+    CHECK(pool->blocks_used() == 0);
+    a.clear();
+    CHECK(pool->blocks_used() == 0 && a.blocks() == 0);
+    a.reserve(KvPool::kBlockTokens);
+    CHECK(pool->blocks_used() == 1);
+  }
+  CHECK(pool->blocks_used() == 0);
+}
+
 TEST_CASE("kv pool: blocks are taken all or nothing and come back when a sequence ends") {
   auto pool = std::make_shared<KvPool>(2, 8, DType::F16, 5);
   CHECK(pool->blocks_total() == 5 && pool->blocks_used() == 0);
