@@ -182,6 +182,36 @@ describe('engine: continuous batching over the paged KV pool', function () {
     }
   });
 
+  it('a sequence preempted while its long prompt prefills starts over later, with its solo tokens', async () => {
+    const std = tmpDir('lckv-engine-preempt-prefill-');
+    makeCheckpoint(std, { ...SPEC, modelType: 'llama', layerTypes: undefined, maxPositionEmbeddings: 1024 });
+    const r = mulberry32(13);
+    const short = Array.from({ length: 14 }, () => 1 + Math.floor(r() * 63));  // 15 positions: 1 block
+    const long = Array.from({ length: 1000 }, () => 1 + Math.floor(r() * 63));  // 1001 positions: 63 blocks, 4 chunks
+    const alone = await loadModel(std, { threads: 2 });
+    // 64 blocks: once the long prompt holds its 63, the short sequence's third token needs the last
+    // one, and the long prompt (newest, still prefilling) gives its blocks up.
+    const tightStd = await loadModel(std, { threads: 2, kvCache: { tokens: 64 * 16 } });
+    try {
+      const want = [];
+      for (const p of [short, long]) want.push((await alone.generate(p, { maxTokens: 8, temperature: 0 })).tokens);
+      const shortTokens: number[] = [];
+      let longRun: Promise<{ tokens: number[] }> | undefined;
+      for await (const piece of tightStd.stream(short, { maxTokens: 8, temperature: 0 })) {
+        shortTokens.push(piece.token);
+        longRun ??= tightStd.generate(long, { maxTokens: 8, temperature: 0 });
+      }
+      assert.deepEqual(shortTokens, want[0], 'short request');
+      assert.deepEqual((await longRun!).tokens, want[1], 'long request');
+      assert.ok(tightStd.stats().preemptions > 0, 'no preemption happened');
+      assert.equal(tightStd.stats().kvBlocksUsed, 0);
+    } finally {
+      await alone.dispose();
+      await tightStd.dispose();
+      removeDir(std);
+    }
+  });
+
   it('aborting half of 64 streams mid-stream frees their blocks; the rest equal their solo runs', async () => {
     const reqs = requests(64, false, 4).map((q) => ({ ...q, options: { ...q.options, maxTokens: 20 } }));
     const model = await tight(12 * 16);
