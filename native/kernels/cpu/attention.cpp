@@ -35,16 +35,6 @@ using TileFn = void (*)(float*, const float*, int64_t, int64_t, int32_t, const K
 
 TileFn tile_fn() { return isa_active() == Isa::Avx2 ? attend_tile_avx2 : attend_tile_generic; }
 
-// Runs tasks 0 .. n_tasks - 1 over the pool, dealt round-robin: under a causal mask later
-// rows cost more, and dealing keeps both halves of the work even. Each task writes only
-// its own outputs, so the result does not depend on which thread ran it.
-template <typename Fn>
-void deal_tasks(int64_t n_tasks, ThreadPool& pool, Fn&& fn) {
-  pool.run([&](int32_t tid, int32_t n_threads) {
-    for (int64_t task = tid; task < n_tasks; task += n_threads) fn(task);
-  });
-}
-
 constexpr int64_t kTileRows = 16;  // query rows sharing each widened K/V row in a prefill
 
 }  // namespace
@@ -58,7 +48,8 @@ void attention(float* out, const float* q, int64_t n, int64_t pos0, const KvView
                const AttentionMask& mask, ThreadPool& pool) {
   const int64_t width = int64_t(shape.n_heads) * shape.head_dim, tiles = (n + kTileRows - 1) / kTileRows;
   const TileFn fn = tile_fn();
-  deal_tasks(tiles * shape.n_kv_heads, pool, [&](int64_t task) {
+  // Handed out one by one: under a causal mask later rows cost more.
+  pool.for_each_task(tiles * shape.n_kv_heads, [&](int64_t task) {
     const int64_t i = task / shape.n_kv_heads * kTileRows, rows = std::min(kTileRows, n - i);
     fn(out + i * width, q + i * width, rows, pos0 + i, int32_t(task % shape.n_kv_heads), kv, shape, mask);
   });
@@ -68,7 +59,7 @@ void attention_rows(float* out, const float* q, int64_t n, const int64_t* positi
                     const AttentionShape& shape, const AttentionMask& mask, ThreadPool& pool) {
   const int64_t width = int64_t(shape.n_heads) * shape.head_dim;
   const TileFn fn = tile_fn();
-  deal_tasks(n * shape.n_kv_heads, pool, [&](int64_t task) {
+  pool.for_each_task(n * shape.n_kv_heads, [&](int64_t task) {
     const int64_t i = task / shape.n_kv_heads;
     fn(out + i * width, q + i * width, 1, positions[i], int32_t(task % shape.n_kv_heads), kv[i], shape, mask);
   });

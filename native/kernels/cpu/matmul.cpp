@@ -8,7 +8,9 @@
 namespace lckv {
 
 namespace {
-constexpr int64_t kRowAlign = 16;  // keep each thread's slice of w rows a multiple of the tile
+// Weight rows per task handed to a thread: a multiple of every register tile's row count,
+// and ~100 KB of F16 weights at a hidden size of 768, so the hand-out costs little.
+constexpr int64_t kTaskRows = 64;
 }
 
 void matmul(float* y, const float* x, int64_t n, const WeightView& w, ThreadPool& pool) {
@@ -19,21 +21,13 @@ void matmul(float* y, const float* x, int64_t n, const WeightView& w, ThreadPool
 void matmul_many(const MatmulOut* outs, int32_t count, const float* x, int64_t n, ThreadPool& pool) {
   const Isa isa = isa_active();
   auto rows_fn = isa == Isa::Avx2 ? matmul_rows_avx2 : isa == Isa::Neon ? matmul_rows_neon : matmul_rows_generic;
-  int64_t tiles = 0;
-  for (int32_t k = 0; k < count; ++k) tiles += (outs[k].w.rows + kRowAlign - 1) / kRowAlign;
-  pool.run([&](int32_t tid, int32_t n_threads) {
-    int64_t t0, t1;
-    split_range(tiles, tid, n_threads, &t0, &t1);
-    // Walk the products in order; this thread's tiles [t0, t1) may span several of them.
-    int64_t first = 0;
-    for (int32_t k = 0; k < count && first < t1; ++k) {
-      const WeightView& w = outs[k].w;
-      const int64_t own = (w.rows + kRowAlign - 1) / kRowAlign;
-      const int64_t a = std::max<int64_t>(t0 - first, 0), b = std::min<int64_t>(t1 - first, own);
-      const int64_t r0 = a * kRowAlign, r1 = std::min(b * kRowAlign, w.rows);
-      if (r0 < r1) rows_fn(outs[k].y, x, n, w, r0, r1);
-      first += own;
-    }
+  int64_t tasks = 0;
+  for (int32_t k = 0; k < count; ++k) tasks += (outs[k].w.rows + kTaskRows - 1) / kTaskRows;
+  pool.for_each_task(tasks, [&](int64_t task) {
+    int32_t k = 0;  // the product this task belongs to: tasks number the products' row ranges in order
+    for (int64_t own; task >= (own = (outs[k].w.rows + kTaskRows - 1) / kTaskRows); ++k) task -= own;
+    const WeightView& w = outs[k].w;
+    rows_fn(outs[k].y, x, n, w, task * kTaskRows, std::min(w.rows, (task + 1) * kTaskRows));
   });
 }
 

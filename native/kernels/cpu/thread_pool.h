@@ -26,6 +26,20 @@ class ThreadPool {
     dispatch(trampoline, &fn);
   }
 
+  // Runs fn(task) for every task in [0, n_tasks), each handed to whichever thread asks
+  // next, so a thread slowed by another process (a shared machine, an Electron app's other
+  // work) does not hold the rest up. Tasks must write disjoint outputs; results then do not
+  // depend on which thread ran what.
+  template <typename Fn>
+  void for_each_task(int64_t n_tasks, Fn&& fn) {
+    std::atomic<int64_t> next{0};
+    run([&](int32_t, int32_t) {
+      for (int64_t task = next.fetch_add(1, std::memory_order_relaxed); task < n_tasks;
+           task = next.fetch_add(1, std::memory_order_relaxed))
+        fn(task);
+    });
+  }
+
  private:
   using JobFn = void (*)(void*, int32_t, int32_t);
   void dispatch(JobFn fn, void* ctx);
