@@ -19,7 +19,9 @@ class KvPool {
 
   // n_slots cached layers; one position of one slot is row_width = n_kv_heads * head_dim
   // values. Memory is reserved, not touched: pages become resident as blocks are written.
-  KvPool(int32_t n_slots, int64_t row_width, DType dtype, int64_t n_blocks);
+  // Without host_storage the pool only hands out block ids: a device engine keeps the rows
+  // in its own memory (same layout), and k_row / v_row / view must not be called.
+  KvPool(int32_t n_slots, int64_t row_width, DType dtype, int64_t n_blocks, bool host_storage = true);
 
   // Appends n free block ids to `table`, or returns false (taking none) when fewer are free.
   bool block_pool_alloc(int64_t n, std::vector<int32_t>& table);

@@ -33,6 +33,8 @@ class Sequence {
   int64_t length() const { return length_; }  // positions whose K/V are final
   void set_length(int64_t n) { length_ = n; }
   int64_t blocks() const { return int64_t(table_.size()); }  // spanned, dropped ones included
+  // [blocks] block ids (-1 for dropped ones): what a device engine copies to its own tables.
+  const std::vector<int32_t>& table() const { return table_; }
 
  private:
   int64_t row(int64_t pos) const {

@@ -10,6 +10,7 @@
 
 #include "cache/kv_pool.h"
 #include "cache/sequence.h"
+#include "engine/model_engine.h"
 #include "kernels/cpu/thread_pool.h"
 #include "model/config.h"
 #include "model/layer_plan.h"
@@ -17,40 +18,22 @@
 
 namespace lckv {
 
-struct EngineOptions {
-  int32_t threads = 1;
-  DType kv_dtype = DType::F16;
-  // KV budget: bytes, else tokens (rounded up to whole blocks); when both are 0, 4 x the
-  // context length capped at 1 GiB (but never below one full context).
-  int64_t kv_bytes = 0;
-  int64_t kv_tokens = 0;
-};
-
-struct RunRequest {
-  const int32_t* tokens = nullptr;
-  int64_t n = 0;
-  PrefillMode mode = PrefillMode::Auto;
-  int32_t passes = 0;       // iterative passes; 0 = forward_passes + backward_passes
-  bool all_logits = false;  // logits of every position, else of the last only
-  const std::atomic<bool>* cancel = nullptr;  // set from another thread to stop at the next layer
-};
-
-class Engine {
+class Engine : public ModelEngine {
  public:
   Engine(const ModelConfig& cfg, std::unique_ptr<WeightStore> store, const EngineOptions& opts);
 
-  const ModelConfig& config() const { return cfg_; }
-  const LayerPlan& plan() const { return plan_; }
-  uint64_t parameter_count() const { return store_->parameter_count(); }
+  const ModelConfig& config() const override { return cfg_; }
+  const LayerPlan& plan() const override { return plan_; }
+  uint64_t parameter_count() const override { return store_->parameter_count(); }
   DType kv_dtype() const { return opts_.kv_dtype; }
   int32_t threads() const { return threads_.size(); }
 
-  const std::shared_ptr<KvPool>& kv_pool() const { return pool_; }
+  const std::shared_ptr<KvPool>& kv_pool() const override { return pool_; }
 
-  std::unique_ptr<Sequence> new_sequence() const;
+  std::unique_ptr<Sequence> new_sequence() const override;
 
   // Appends req.tokens to the sequence and returns their logits ([rows, vocab]).
-  std::vector<float> run(Sequence& seq, const RunRequest& req);
+  std::vector<float> run(Sequence& seq, const RunRequest& req) override;
 
   // Batched decode: appends tokens[i] to seqs[i] for every i < n as ONE forward pass of n
   // rows (each row its own sequence, position and block table), so every weight matrix is
@@ -58,11 +41,13 @@ class Engine {
   // want_logits flag is set (every row when null), so rows fed only to rebuild a sequence's
   // cache skip the lm_head. Row i equals what run() gives for that token alone (batch invariance).
   std::vector<float> decode(Sequence* const* seqs, const int32_t* tokens, int64_t n,
-                            const uint8_t* want_logits = nullptr);
+                            const uint8_t* want_logits = nullptr) override;
 
- private:
+  // Blocks of the KV pool for this budget (the rule in EngineOptions); every engine sizes
+  // its pool with it. Throws INVALID_ARGUMENT when kv_bytes is below one block.
   static int64_t kv_pool_blocks(const ModelConfig& cfg, const LayerPlan& plan, const EngineOptions& opts);
 
+ private:
   struct Activations {
     std::vector<float> x, xb, q, k, v, att, proj, gate, up, x_in;  // [rows, width of each]
     std::vector<KvView> views;  // [rows] the K/V each row reads (batched decode)

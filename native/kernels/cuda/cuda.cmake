@@ -40,8 +40,16 @@ else()
   message(STATUS "lckv: no cuBLAS (not found, or LCKV_CUBLAS=OFF); matrix products use the built-in CUDA kernels")
 endif()
 
+# The whole-model forward on the device (native/engine/cuda_engine.cpp): host code over the
+# engine's core and the kernels. LCKV_WITH_CUDA tells the addon it may construct it.
+add_library(lckv_cuda_engine STATIC native/engine/cuda_engine.cpp)
+target_compile_options(lckv_cuda_engine PRIVATE -Wall -Wextra -Werror)
+target_compile_definitions(lckv_cuda_engine PUBLIC LCKV_WITH_CUDA)
+target_link_libraries(lckv_cuda_engine PUBLIC lckv_core lckv_cuda)
+
 set(LCKV_CUDA_TESTS
   native/test/test_cuda_attention.cpp
+  native/test/test_cuda_engine.cpp
   native/test/test_cuda_matmul.cpp
   native/test/test_cuda_ops.cpp)
 

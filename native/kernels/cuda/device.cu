@@ -22,7 +22,9 @@ bool device_available() {
 void check_status(int status, const char* what) {
   if (status == cudaSuccess) return;
   const auto err = static_cast<cudaError_t>(status);
-  throw Error("CUDA_ERROR", std::string(what) + ": " + cudaGetErrorName(err) + " (" + cudaGetErrorString(err) + ")");
+  // Device memory running out is the user's budget, not a fault: the same code as on the host.
+  throw Error(err == cudaErrorMemoryAllocation ? "OUT_OF_MEMORY" : "CUDA_ERROR",
+              std::string(what) + ": " + cudaGetErrorName(err) + " (" + cudaGetErrorString(err) + ")");
 }
 
 DeviceInfo device_info() {
@@ -48,6 +50,10 @@ DeviceInfo device_info() {
 }
 
 void device_synchronize() { check_status(cudaDeviceSynchronize(), "cudaDeviceSynchronize"); }
+
+void copy_on_device(void* dst, const void* src, size_t bytes, cudaStream_t stream) {
+  if (bytes) check_status(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream), "cudaMemcpyAsync");
+}
 
 DeviceBuffer::DeviceBuffer(size_t bytes) : bytes_(bytes) {
   if (bytes) check_status(cudaMalloc(&data_, bytes), "cudaMalloc");

@@ -26,11 +26,14 @@ struct DeviceInfo {
 DeviceInfo device_info();
 
 // Throws lckv::Error("CUDA_ERROR", ...) with the runtime's message when `status` is not
-// success; `what` names the call.
+// success (code OUT_OF_MEMORY when an allocation failed); `what` names the call.
 void check_status(int status, const char* what);
 
 // Waits for every launch on the device (the kernels launch asynchronously).
 void device_synchronize();
+
+// Copies `bytes` bytes between device buffers, in order with the launches on `stream`.
+void copy_on_device(void* dst, const void* src, size_t bytes, cudaStream_t stream);
 
 // Device memory of `bytes` bytes; freed by the destructor. Movable, not copyable.
 class DeviceBuffer {
