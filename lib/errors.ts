@@ -22,6 +22,8 @@ export type LckvErrorCode =
   | 'BUSY'
   | 'OUT_OF_MEMORY'
   | 'NATIVE_LOAD_FAILED'
+  | 'DEVICE_UNAVAILABLE'
+  | 'CUDA_ERROR'
   | 'INTERNAL';
 
 /** The one error type lckv throws (or rejects with). Switch on `code`, not on `message`. */

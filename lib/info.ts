@@ -1,5 +1,5 @@
 import type { ParsedConfig, RawConfig } from './config';
-import type { NativePlan } from './native';
+import type { NativeCudaDevice, NativeDevice, NativePlan } from './native';
 
 /** What one layer does in the layer-condensed plan. */
 export interface LayerInfo {
@@ -50,13 +50,25 @@ export interface ModelInfo {
   /** CPU instruction-set path the kernels run ('avx2' or 'generic'). */
   isa: string;
   threads: number;
+  /** Where the forward pass runs ('auto' resolved). */
+  device: NativeDevice;
+  /** The GPU when device is 'cuda'. */
+  cudaDevice?: NativeCudaDevice;
 }
 
 export function buildInfo(
   raw: RawConfig,
   parsed: ParsedConfig,
   plan: NativePlan,
-  extra: { parameters: number; kvDtype: 'f16' | 'f32' | 'bf16'; hasTokenizer: boolean; isa: string; threads: number },
+  extra: {
+    parameters: number;
+    kvDtype: 'f16' | 'f32' | 'bf16';
+    hasTokenizer: boolean;
+    isa: string;
+    threads: number;
+    device: NativeDevice;
+    cudaDevice?: NativeCudaDevice;
+  },
 ): ModelInfo {
   const c = parsed.native;
   const bytesPerLayer = 2 * c.numKvHeads * c.headDim * (extra.kvDtype === 'f32' ? 4 : 2);
@@ -83,5 +95,7 @@ export function buildInfo(
     hasTokenizer: extra.hasTokenizer,
     isa: extra.isa,
     threads: extra.threads,
+    device: extra.device,
+    ...(extra.cudaDevice ? { cudaDevice: extra.cudaDevice } : {}),
   };
 }

@@ -8,13 +8,15 @@ import { LckvError, fromNative } from './errors';
 import { buildInfo, type ModelInfo } from './info';
 import { GenerationJob, ScoreJob, type FinishReason, type StreamPiece } from './engine/jobs';
 import { Scheduler, type EngineStats, type PrefillSpec } from './engine/scheduler';
-import { native, type NativeModel } from './native';
+import { nativeFor, type NativeAddon, type NativeModel } from './native';
 import {
+  checkDevice,
   checkGenerateOptions,
   checkNumber,
   checkOptionsObject,
   checkPrefill,
   checkTokens,
+  type DeviceOption,
   type GenerateOptions,
   type PrefillOptions,
 } from './options';
@@ -24,6 +26,12 @@ import { loadTokenizer } from './tokenizer';
 export type { EngineStats, FinishReason, StreamPiece };
 
 export interface LoadOptions {
+  /**
+   * Where the model runs (default 'auto'): 'cuda' needs the CUDA addon (`npm run build:cuda`)
+   * and a GPU, else it rejects with DEVICE_UNAVAILABLE; 'auto' takes CUDA when both are
+   * there, else the CPU. `info.device` says which.
+   */
+  device?: DeviceOption;
   /** Compute threads (default: all cores this process may use). */
   threads?: number;
   kvCache?: {
@@ -69,9 +77,10 @@ export class Model {
     private readonly defaults: Required<Omit<GenerateOptions, 'stop' | 'signal' | 'seed' | 'prefill' | 'passes'>>,
     info: ModelInfo,
     maxBatch: number,
+    addon: NativeAddon,
   ) {
     this.info = info;
-    this.scheduler = new Scheduler(handle, maxBatch);
+    this.scheduler = new Scheduler(handle, maxBatch, addon);
   }
 
   /** Live engine figures: KV blocks in use, sequences running and waiting, preemptions, throughput. */
@@ -300,6 +309,7 @@ async function generationDefaults(dir: string, parsed: ParsedConfig) {
 export async function loadModel(dir: string = DEFAULT_MODEL_DIR, options?: LoadOptions): Promise<Model> {
   if (typeof dir !== 'string') throw new LckvError('INVALID_ARGUMENT', 'dir must be a string');
   options = checkOptionsObject(options);
+  const device = checkDevice(options.device);
   const threads = checkNumber('threads', options.threads, 1, 1024, true) ?? Math.max(1, os.availableParallelism());
   if (options.kvCache !== undefined) checkOptionsObject(options.kvCache);
   const kvDtype = options.kvCache?.dtype ?? 'f16';
@@ -313,10 +323,17 @@ export async function loadModel(dir: string = DEFAULT_MODEL_DIR, options?: LoadO
   const weights = await readCheckpoint(dir);
   const { tokenizer } = await loadTokenizer(dir);
   const defaults = await generationDefaults(dir, parsed);
-  const addon = native();
+  const chosen = nativeFor(device);
+  const addon = chosen.addon;
   let handle: NativeModel;
   try {
-    handle = new addon.NativeModel(parsed.native, weights.files, weights.tensors, { threads, kvDtype, kvBytes, kvTokens });
+    handle = new addon.NativeModel(parsed.native, weights.files, weights.tensors, {
+      device: chosen.device,
+      threads,
+      kvDtype,
+      kvBytes,
+      kvTokens,
+    });
   } catch (err) {
     throw fromNative(err);
   }
@@ -326,6 +343,8 @@ export async function loadModel(dir: string = DEFAULT_MODEL_DIR, options?: LoadO
     hasTokenizer: tokenizer !== undefined,
     isa: addon.isa,
     threads,
+    device: chosen.device,
+    cudaDevice: chosen.cudaDevice,
   });
-  return new Model(handle, parsed, tokenizer, defaults, info, maxBatch);
+  return new Model(handle, parsed, tokenizer, defaults, info, maxBatch, addon);
 }

@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { LckvError } from './errors';
 
@@ -74,7 +75,7 @@ export interface NativeAddon {
     config: NativeModelConfig,
     files: string[],
     tensors: NativeTensor[],
-    options: { threads: number; kvDtype: string; kvBytes: number; kvTokens: number },
+    options: { device: NativeDevice; threads: number; kvDtype: string; kvBytes: number; kvTokens: number },
   ) => NativeModel;
   NativeSequence: new (model: NativeModel) => NativeSequence;
   /**
@@ -83,8 +84,20 @@ export interface NativeAddon {
    */
   decodeBatch(sequences: NativeSequence[], tokens: Int32Array, wantLogits?: Uint8Array): Promise<Float32Array>;
   isa: string;
+  /** The CUDA device this addon would run on; null without a CUDA build or a usable device. */
+  cudaDevice(): NativeCudaDevice | null;
   /** The hardware probes of native/bench on a pool of `threads`, for the kernels benchmark. */
   probeHardware(options: NativeProbeOptions): Promise<NativeProbeResult>;
+}
+
+/** Where an engine runs. */
+export type NativeDevice = 'cpu' | 'cuda';
+
+export interface NativeCudaDevice {
+  name: string;
+  /** e.g. '9.0' */
+  computeCapability: string;
+  memoryBytes: number;
 }
 
 export interface NativeProbeOptions {
@@ -126,4 +139,58 @@ export function native(): NativeAddon {
     );
   }
   return cached;
+}
+
+/**
+ * Where the CUDA addon is looked for: $LCKV_CUDA_ADDON, else build-cuda/Release/lckv.node
+ * (`npm run build:cuda`). Never build/Release: node-gyp-build would take it for the CPU
+ * addon (docs/cuda.md).
+ */
+export function cudaAddonPath(): string {
+  return process.env.LCKV_CUDA_ADDON || path.join(__dirname, '..', 'build-cuda', 'Release', 'lckv.node');
+}
+
+export type CudaLookup = { addon: NativeAddon; device: NativeCudaDevice } | { reason: string };
+
+/** Looked up once per path: loading an addon twice would not load it again anyway. */
+const cudaLookups = new Map<string, CudaLookup>();
+
+/** The CUDA addon and its device, or why there is none (never throws: 'auto' falls back to the CPU). */
+export function cudaNative(): CudaLookup {
+  const file = cudaAddonPath();
+  let found = cudaLookups.get(file);
+  if (!found) {
+    found = lookUpCuda(file);
+    cudaLookups.set(file, found);
+  }
+  return found;
+}
+
+function lookUpCuda(file: string): CudaLookup {
+  if (!fs.existsSync(file)) return { reason: `no CUDA addon at ${file}` };
+  let addon: NativeAddon;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    addon = require(file) as NativeAddon;
+  } catch (err) {
+    // Typically libcudart or the driver missing on this machine.
+    return { reason: `the CUDA addon at ${file} does not load (${err instanceof Error ? err.message : String(err)})` };
+  }
+  if (typeof addon.cudaDevice !== 'function') return { reason: `${file} is not an lckv addon` };
+  const device = addon.cudaDevice();
+  if (!device) return { reason: `the CUDA addon at ${file} was built without CUDA, or this machine has no usable CUDA device (or driver)` };
+  return { addon, device };
+}
+
+/** The addon of a device choice: 'auto' is CUDA when its addon loads and reports a device, else the CPU. */
+export function nativeFor(device: 'auto' | NativeDevice): { addon: NativeAddon; device: NativeDevice; cudaDevice?: NativeCudaDevice } {
+  if (device === 'cpu') return { addon: native(), device: 'cpu' };
+  const cuda = cudaNative();
+  if ('addon' in cuda) return { addon: cuda.addon, device: 'cuda', cudaDevice: cuda.device };
+  if (device === 'auto') return { addon: native(), device: 'cpu' };
+  throw new LckvError(
+    'DEVICE_UNAVAILABLE',
+    `device 'cuda' is unavailable: ${cuda.reason}. Build the CUDA addon with \`npm run build:cuda\` ` +
+      '(needs the CUDA toolkit and CMake; docs/cuda.md) on a machine with an NVIDIA GPU, or use device \'cpu\' or \'auto\'.',
+  );
 }

@@ -57,6 +57,18 @@ export function checkNumber(name: string, v: unknown, min: number, max: number, 
 
 const PREFILL_MODES: readonly PrefillMode[] = ['auto', 'iterative', 'sequential'];
 
+/** Where a model runs: 'auto' is CUDA when the CUDA addon loads and sees a device, else the CPU. */
+export type DeviceOption = 'auto' | 'cpu' | 'cuda';
+
+const DEVICES: readonly DeviceOption[] = ['auto', 'cpu', 'cuda'];
+
+/** The device option (default 'auto'). */
+export function checkDevice(v: unknown): DeviceOption {
+  if (v === undefined) return 'auto';
+  if (!DEVICES.includes(v as DeviceOption)) fail(`device must be 'auto', 'cpu' or 'cuda', got ${describe(v)}`);
+  return v as DeviceOption;
+}
+
 /** Options must be a plain object or undefined. */
 export function checkOptionsObject<T extends object>(o: T | undefined): T | Record<string, never> {
   if (o === undefined) return {};

@@ -13,7 +13,7 @@
 // cyclic group (each row is computed as alone), else riding along the decode steps, so its
 // output does not change. Sampling and stops live in the jobs (lib/engine/jobs.ts).
 import { LckvError, fromNative } from '../errors';
-import { native, type NativeModel, type NativeSequence } from '../native';
+import type { NativeAddon, NativeModel, NativeSequence } from '../native';
 
 /** Native prefill settings: mode 0 auto | 1 iterative | 2 sequential; passes 0 = the config's. */
 export interface PrefillSpec {
@@ -83,6 +83,8 @@ export class Scheduler {
   constructor(
     private readonly model: NativeModel,
     private readonly maxBatch: number,
+    /** The addon that made `model` (CPU or CUDA): its sequences and batches must come from it too. */
+    private readonly addon: NativeAddon,
   ) {
     this.cyclic = model.plan().steps.some((s) => s.cyclic);
   }
@@ -103,7 +105,7 @@ export class Scheduler {
       );
     let seq: NativeSequence;
     try {
-      seq = new (native().NativeSequence)(this.model);
+      seq = new (this.addon.NativeSequence)(this.model);
     } catch (err) {
       throw fromNative(err);
     }
@@ -264,7 +266,7 @@ export class Scheduler {
     });
     let logits: Float32Array;
     try {
-      logits = await native().decodeBatch(
+      logits = await this.addon.decodeBatch(
         batch.map((e) => e.seq),
         tokens,
         wanted,

@@ -10,6 +10,10 @@
 #include "addon/probe.h"
 #include "engine/engine.h"
 #include "kernels/cpu/isa.h"
+#ifdef LCKV_WITH_CUDA
+#include "engine/cuda_engine.h"
+#include "kernels/cuda/device.h"
+#endif
 
 namespace lckv {
 
@@ -44,6 +48,37 @@ Napi::Object plan_to_js(Napi::Env env, const LayerPlan& plan) {
   return out;
 }
 
+// The engine of `device` ('cpu' when undefined; lib/native.ts chose the addon that has it).
+std::shared_ptr<ModelEngine> make_engine(Napi::Value device, const ModelConfig& cfg, std::unique_ptr<WeightStore> store,
+                                         const EngineOptions& opts) {
+  const std::string name = device.IsUndefined() ? "cpu" : device.ToString().Utf8Value();
+  if (name == "cpu") return std::make_shared<Engine>(cfg, std::move(store), opts);
+  if (name != "cuda") throw Error("INVALID_ARGUMENT", "device must be 'cpu' or 'cuda', got '" + name + "'");
+#ifdef LCKV_WITH_CUDA
+  return std::make_shared<CudaEngine>(cfg, std::move(store), opts);
+#else
+  throw Error("DEVICE_UNAVAILABLE", "this lckv addon was built without CUDA; build the CUDA addon with `npm run build:cuda`");
+#endif
+}
+
+// cudaDevice() => { name, computeCapability, memoryBytes } of the device a CUDA engine would
+// use, or null when this addon has no CUDA or the machine has no usable device.
+Napi::Value CudaDevice(const Napi::CallbackInfo& info) {
+#ifdef LCKV_WITH_CUDA
+  if (cuda::device_available()) {
+    return guard(info.Env(), [&] {
+      const cuda::DeviceInfo d = cuda::device_info();
+      Napi::Object out = Napi::Object::New(info.Env());
+      out.Set("name", d.name);
+      out.Set("computeCapability", std::to_string(d.major) + "." + std::to_string(d.minor));
+      out.Set("memoryBytes", double(d.total_bytes));
+      return out;
+    });
+  }
+#endif
+  return info.Env().Null();
+}
+
 class NativeModel : public Napi::ObjectWrap<NativeModel> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -54,7 +89,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
                         InstanceMethod("resolvePrefill", &NativeModel::ResolvePrefill)});
   }
 
-  // new NativeModel(config, files, tensors, { threads, kvDtype, kvBytes, kvTokens } (0: default budget))
+  // new NativeModel(config, files, tensors, { device, threads, kvDtype, kvBytes, kvTokens } (0: default budget))
   explicit NativeModel(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeModel>(info) {
     guard(info.Env(), [&] {
       if (info.Length() < 4 || !info[0].IsObject() || !info[3].IsObject())
@@ -68,13 +103,13 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       eo.kv_dtype = kv == "f32" ? DType::F32 : kv == "bf16" ? DType::BF16 : DType::F16;
       eo.kv_bytes = opts.Get("kvBytes").As<Napi::Number>().Int64Value();
       eo.kv_tokens = opts.Get("kvTokens").As<Napi::Number>().Int64Value();
-      engine_ = std::make_shared<Engine>(cfg, std::move(store), eo);
+      engine_ = make_engine(opts.Get("device"), cfg, std::move(store), eo);
       pool_ = engine_->kv_pool();
       return 0;
     });
   }
 
-  std::shared_ptr<Engine> engine(Napi::Env env) const {
+  std::shared_ptr<ModelEngine> engine(Napi::Env env) const {
     if (!engine_) throw to_js_error(env, "DISPOSED", "the model has been disposed");
     return engine_;
   }
@@ -87,7 +122,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   // resolvePrefill(mode: 0 auto | 1 iterative | 2 sequential, tokens) => the mode a run of that
   // many tokens uses (the layer plan decides; 'auto' follows the reference).
   Napi::Value ResolvePrefill(const Napi::CallbackInfo& info) {
-    const std::shared_ptr<Engine> e = engine(info.Env());
+    const std::shared_ptr<ModelEngine> e = engine(info.Env());
     if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber())
       throw to_js_error(info.Env(), "INVALID_ARGUMENT", "resolvePrefill(mode, tokens)");
     const int32_t mode = info[0].As<Napi::Number>().Int32Value();
@@ -110,7 +145,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     return info.Env().Undefined();
   }
 
-  std::shared_ptr<Engine> engine_;
+  std::shared_ptr<ModelEngine> engine_;
   std::shared_ptr<KvPool> pool_;
 };
 
@@ -162,7 +197,7 @@ class LogitsWorker : public Napi::AsyncWorker {
 // One sequence's prefill or decode step.
 class RunWorker : public LogitsWorker {
  public:
-  RunWorker(Napi::Env env, std::shared_ptr<Engine> engine, std::shared_ptr<Sequence> seq, std::vector<int32_t> tokens,
+  RunWorker(Napi::Env env, std::shared_ptr<ModelEngine> engine, std::shared_ptr<Sequence> seq, std::vector<int32_t> tokens,
             RunRequest req, std::shared_ptr<bool> busy, std::shared_ptr<std::atomic<bool>> cancel)
       : LogitsWorker(env, {std::move(busy)}),
         engine_(std::move(engine)),
@@ -179,7 +214,7 @@ class RunWorker : public LogitsWorker {
   }
 
  private:
-  std::shared_ptr<Engine> engine_;
+  std::shared_ptr<ModelEngine> engine_;
   std::shared_ptr<Sequence> seq_;
   std::vector<int32_t> tokens_;
   RunRequest req_;
@@ -203,7 +238,7 @@ class NativeSequence : public Napi::ObjectWrap<NativeSequence> {
     if (*busy_) throw to_js_error(env, "BUSY", "this sequence is already running");
     return seq_;
   }
-  const std::shared_ptr<Engine>& engine() const { return engine_; }
+  const std::shared_ptr<ModelEngine>& engine() const { return engine_; }
   const std::shared_ptr<bool>& busy() const { return busy_; }
 
   // new NativeSequence(nativeModel)
@@ -278,7 +313,7 @@ class NativeSequence : public Napi::ObjectWrap<NativeSequence> {
     return info.Env().Undefined();
   }
 
-  std::shared_ptr<Engine> engine_;
+  std::shared_ptr<ModelEngine> engine_;
   std::shared_ptr<Sequence> seq_;
   std::shared_ptr<bool> busy_ = std::make_shared<bool>(false);
   std::shared_ptr<std::atomic<bool>> cancel_ = std::make_shared<std::atomic<bool>>(false);
@@ -287,7 +322,7 @@ class NativeSequence : public Napi::ObjectWrap<NativeSequence> {
 // One decode step for many sequences: one forward pass with a row per sequence.
 class DecodeWorker : public LogitsWorker {
  public:
-  DecodeWorker(Napi::Env env, std::shared_ptr<Engine> engine, std::vector<std::shared_ptr<Sequence>> seqs,
+  DecodeWorker(Napi::Env env, std::shared_ptr<ModelEngine> engine, std::vector<std::shared_ptr<Sequence>> seqs,
                std::vector<std::shared_ptr<bool>> busy, std::vector<int32_t> tokens, std::vector<uint8_t> want)
       : LogitsWorker(env, std::move(busy)),
         engine_(std::move(engine)),
@@ -303,7 +338,7 @@ class DecodeWorker : public LogitsWorker {
   }
 
  private:
-  std::shared_ptr<Engine> engine_;
+  std::shared_ptr<ModelEngine> engine_;
   std::vector<std::shared_ptr<Sequence>> seqs_;  // [rows] kept alive while the step runs
   std::vector<int32_t> tokens_;                  // [rows]
   std::vector<uint8_t> want_;                    // [rows] rows whose logits are returned; empty: all
@@ -328,7 +363,7 @@ Napi::Value DecodeBatch(const Napi::CallbackInfo& info) {
     Napi::Uint8Array flags = info[2].As<Napi::Uint8Array>();
     want.assign(flags.Data(), flags.Data() + flags.ElementLength());
   }
-  std::shared_ptr<Engine> engine;
+  std::shared_ptr<ModelEngine> engine;
   std::vector<std::shared_ptr<Sequence>> seqs;
   std::vector<std::shared_ptr<bool>> busy;
   for (uint32_t i = 0; i < list.Length(); ++i) {
@@ -356,6 +391,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeSequence", NativeSequence::Define(env));
   exports.Set("decodeBatch", Napi::Function::New(env, DecodeBatch, "decodeBatch"));
   exports.Set("isa", Napi::String::New(env, isa_name(isa_active())));
+  exports.Set("cudaDevice", Napi::Function::New(env, CudaDevice, "cudaDevice"));
   exports.Set("probeHardware", Napi::Function::New(env, ProbeHardware, "probeHardware"));
   return exports;
 }
