@@ -12,6 +12,7 @@
         "native/cache/kv_pool.cpp",
         "native/cache/sequence.cpp",
         "native/engine/engine.cpp",
+        "native/engine/pass_bounds.cpp",
         "native/kernels/cpu/attention.cpp",
         "native/kernels/cpu/attention_avx2.cpp",
         "native/kernels/cpu/isa.cpp",

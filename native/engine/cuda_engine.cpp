@@ -5,6 +5,7 @@
 #include <string>
 
 #include "common/error.h"
+#include "engine/pass_bounds.h"
 #include "engine/engine.h"
 #include "kernels/cuda/decode_attention.h"
 #include "kernels/cuda/kv_append.h"
@@ -115,21 +116,8 @@ cuda::PagedKv CudaEngine::slot_kv(int32_t slot, const Pass& pass) const {
                        act_.tables.as<int32_t>(), pass.table_stride, KvPool::kBlockTokens};
 }
 
-void CudaEngine::check_tokens(const int32_t* tokens, int64_t n) const {
-  for (int64_t i = 0; i < n; ++i)
-    if (tokens[i] < 0 || tokens[i] >= cfg_.vocab_size)
-      throw Error("TOKEN_OUT_OF_RANGE", "token id " + std::to_string(tokens[i]) + " is outside [0, " +
-                                            std::to_string(cfg_.vocab_size) + ")");
-}
-
 void CudaEngine::check_cancel() const {
   if (cancel_ && cancel_->load(std::memory_order_relaxed)) throw Error("ABORTED", "the request was aborted");
-}
-
-// As the CPU engine: blocks no query will read again go back when every layer slides.
-void CudaEngine::set_length(Sequence& seq, int64_t length) const {
-  seq.set_length(length);
-  if (plan_.windowed_cache() && cfg_.sliding_window > 0) seq.drop_before(length - cfg_.sliding_window + 1);
 }
 
 void CudaEngine::matmul(cuda::DeviceBuffer& y, const float* x, int64_t n, const WeightView& w) {
@@ -214,13 +202,8 @@ std::vector<float> CudaEngine::logits(const float* hidden, int64_t rows) {
 std::vector<float> CudaEngine::run(Sequence& seq, const RunRequest& req) {
   std::lock_guard<std::mutex> lock(mutex_);
   cancel_ = req.cancel;
-  const int64_t n = req.n, pos0 = seq.length(), d = cfg_.hidden_size;
-  if (n <= 0) throw Error("INVALID_ARGUMENT", "at least one token is required");
-  check_tokens(req.tokens, n);
-  if (pos0 + n > cfg_.max_positions)
-    throw Error("CONTEXT_OVERFLOW", std::to_string(pos0 + n) + " tokens exceed the context of " +
-                                        std::to_string(cfg_.max_positions));
-  seq.reserve(pos0 + n);
+  const int64_t n = req.n, d = cfg_.hidden_size;
+  const int64_t pos0 = begin_run(cfg_, seq, req.tokens, n);
   const PrefillMode mode = plan_.resolve(req.mode, int32_t(n), cfg_);
   ensure_rows(n);
   act_.tokens.upload(req.tokens, size_t(n) * sizeof(int32_t));
@@ -249,7 +232,7 @@ std::vector<float> CudaEngine::run(Sequence& seq, const RunRequest& req) {
     // Pass k makes positions < k exact, so passes beyond n recompute identical values.
     prefill_iterative(pass, int32_t(std::min<int64_t>(passes, n)));
   }
-  set_length(seq, pos0 + n);
+  end_pass(cfg_, plan_, seq, pos0 + n);
   const int64_t rows = req.all_logits ? n : 1;
   return logits(hidden + (n - rows) * d, rows);
 }
@@ -258,18 +241,7 @@ std::vector<float> CudaEngine::decode(Sequence* const* seqs, const int32_t* toke
                                       const uint8_t* want_logits) {
   std::lock_guard<std::mutex> lock(mutex_);
   cancel_ = nullptr;  // a batch step is short; an aborted row is dropped after it
-  if (n <= 0) throw Error("INVALID_ARGUMENT", "at least one sequence is required");
-  check_tokens(tokens, n);
-  std::vector<int64_t> positions(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) {
-    for (int64_t j = 0; j < i; ++j)
-      if (seqs[j] == seqs[i]) throw Error("INVALID_ARGUMENT", "a sequence appears twice in one batch");
-    positions[size_t(i)] = seqs[i]->length();
-    if (positions[size_t(i)] + 1 > cfg_.max_positions)
-      throw Error("CONTEXT_OVERFLOW", std::to_string(positions[size_t(i)] + 1) + " tokens exceed the context of " +
-                                          std::to_string(cfg_.max_positions));
-  }
-  for (int64_t i = 0; i < n; ++i) seqs[i]->reserve(positions[size_t(i)] + 1);
+  const std::vector<int64_t> positions = begin_decode(cfg_, seqs, tokens, n);
   ensure_rows(n);
   act_.tokens.upload(tokens, size_t(n) * sizeof(int32_t));
   act_.positions.upload(positions.data(), size_t(n) * sizeof(int64_t));
@@ -289,7 +261,7 @@ std::vector<float> CudaEngine::decode(Sequence* const* seqs, const int32_t* toke
 
   cuda::embedding_gather(act_.x.as<float>(), act_.tokens.as<int32_t>(), n, w_.embed, kStream);
   run_layers(pass, 0, cfg_.n_layers);
-  for (int64_t i = 0; i < n; ++i) set_length(*seqs[i], positions[size_t(i)] + 1);
+  for (int64_t i = 0; i < n; ++i) end_pass(cfg_, plan_, *seqs[i], positions[size_t(i)] + 1);
   if (!want_logits) return logits(act_.x.as<float>(), n);
   std::vector<int32_t> wanted;
   for (int64_t i = 0; i < n; ++i)

@@ -63,9 +63,7 @@ class CudaEngine : public ModelEngine {
   void ensure_rows(int64_t n);
   void upload_tables(Sequence* const* seqs, int64_t count, Pass& pass);
   cuda::PagedKv slot_kv(int32_t slot, const Pass& pass) const;
-  void check_tokens(const int32_t* tokens, int64_t n) const;
   void check_cancel() const;
-  void set_length(Sequence& seq, int64_t length) const;
   void run_layer(const Pass& pass, int32_t layer);
   void run_layers(const Pass& pass, int32_t begin, int32_t end);
   void prefill_iterative(const Pass& pass, int32_t passes);

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "common/error.h"
+#include "engine/pass_bounds.h"
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/ops.h"
@@ -56,13 +57,6 @@ int64_t Engine::kv_pool_blocks(const ModelConfig& cfg, const LayerPlan& plan, co
 
 std::unique_ptr<Sequence> Engine::new_sequence() const { return std::make_unique<Sequence>(pool_); }
 
-void Engine::check_tokens(const int32_t* tokens, int64_t n) const {
-  for (int64_t i = 0; i < n; ++i)
-    if (tokens[i] < 0 || tokens[i] >= cfg_.vocab_size)
-      throw Error("TOKEN_OUT_OF_RANGE", "token id " + std::to_string(tokens[i]) + " is outside [0, " +
-                                            std::to_string(cfg_.vocab_size) + ")");
-}
-
 void Engine::embed(const int32_t* tokens, int64_t n) {
   for (int64_t i = 0; i < n; ++i) embedding_row(act_.x.data() + i * cfg_.hidden_size, w_.embed, tokens[i]);
 }
@@ -113,12 +107,6 @@ void Engine::run_layer(const Rows& rows, int32_t layer) {
   add_inplace(x, act_.proj.data(), n * d);
 }
 
-// Also hands back the blocks no query will read again when every layer slides.
-void Engine::set_length(Sequence& seq, int64_t length) const {
-  seq.set_length(length);
-  if (plan_.windowed_cache() && cfg_.sliding_window > 0) seq.drop_before(length - cfg_.sliding_window + 1);
-}
-
 void Engine::check_cancel() const {
   if (cancel_ && cancel_->load(std::memory_order_relaxed)) throw Error("ABORTED", "the request was aborted");
 }
@@ -163,13 +151,8 @@ std::vector<float> Engine::logits(const float* hidden, int64_t rows) {
 std::vector<float> Engine::run(Sequence& seq, const RunRequest& req) {
   std::lock_guard<std::mutex> lock(mutex_);
   cancel_ = req.cancel;
-  const int64_t n = req.n, pos0 = seq.length(), d = cfg_.hidden_size;
-  if (n <= 0) throw Error("INVALID_ARGUMENT", "at least one token is required");
-  check_tokens(req.tokens, n);
-  if (pos0 + n > cfg_.max_positions)
-    throw Error("CONTEXT_OVERFLOW", std::to_string(pos0 + n) + " tokens exceed the context of " +
-                                        std::to_string(cfg_.max_positions));
-  seq.reserve(pos0 + n);
+  const int64_t n = req.n, d = cfg_.hidden_size;
+  const int64_t pos0 = begin_run(cfg_, seq, req.tokens, n);
   const PrefillMode mode = plan_.resolve(req.mode, int32_t(n), cfg_);
   std::vector<float> final_hidden;
   if (mode == PrefillMode::Sequential) {
@@ -190,7 +173,7 @@ std::vector<float> Engine::run(Sequence& seq, const RunRequest& req) {
     prefill_iterative(seq, pos0, n, int32_t(std::min<int64_t>(passes, n)));
     final_hidden.assign(act_.x.begin(), act_.x.begin() + n * d);
   }
-  set_length(seq, pos0 + n);
+  end_pass(cfg_, plan_, seq, pos0 + n);
   const int64_t rows = req.all_logits ? n : 1;
   return logits(final_hidden.data() + (n - rows) * d, rows);
 }
@@ -199,24 +182,13 @@ std::vector<float> Engine::decode(Sequence* const* seqs, const int32_t* tokens, 
                                   const uint8_t* want_logits) {
   std::lock_guard<std::mutex> lock(mutex_);
   cancel_ = nullptr;  // a batch step is short; an aborted row is dropped after it
-  if (n <= 0) throw Error("INVALID_ARGUMENT", "at least one sequence is required");
-  check_tokens(tokens, n);
-  std::vector<int64_t> positions(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) {
-    for (int64_t j = 0; j < i; ++j)
-      if (seqs[j] == seqs[i]) throw Error("INVALID_ARGUMENT", "a sequence appears twice in one batch");
-    positions[size_t(i)] = seqs[i]->length();
-    if (positions[size_t(i)] + 1 > cfg_.max_positions)
-      throw Error("CONTEXT_OVERFLOW", std::to_string(positions[size_t(i)] + 1) + " tokens exceed the context of " +
-                                          std::to_string(cfg_.max_positions));
-  }
-  for (int64_t i = 0; i < n; ++i) seqs[i]->reserve(positions[size_t(i)] + 1);
+  const std::vector<int64_t> positions = begin_decode(cfg_, seqs, tokens, n);
   act_.ensure(cfg_, n);
   embed(tokens, n);
   Rows rows;
   rows.n = n, rows.seqs = seqs, rows.positions = positions.data();
   run_layers(rows, 0, cfg_.n_layers);
-  for (int64_t i = 0; i < n; ++i) set_length(*seqs[i], positions[size_t(i)] + 1);
+  for (int64_t i = 0; i < n; ++i) end_pass(cfg_, plan_, *seqs[i], positions[size_t(i)] + 1);
   if (!want_logits) return logits(act_.x.data(), n);
   const int64_t d = cfg_.hidden_size;
   int64_t wanted = 0;

@@ -65,11 +65,9 @@ class Engine : public ModelEngine {
     const int64_t* positions = nullptr;  // [n]
   };
 
-  void check_tokens(const int32_t* tokens, int64_t n) const;
   void embed(const int32_t* tokens, int64_t n);
   void run_layers(const Rows& rows, int32_t begin, int32_t end);
   void check_cancel() const;
-  void set_length(Sequence& seq, int64_t length) const;
   void run_layer(const Rows& rows, int32_t layer);
   void prefill_iterative(Sequence& seq, int64_t pos0, int64_t n, int32_t passes);
   std::vector<float> logits(const float* hidden, int64_t rows);
