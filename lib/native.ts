@@ -116,6 +116,8 @@ export interface NativeProbeResult {
   isa: string;
   threads: number;
   triad: { seconds: number[]; bytes: number };
+  /** Read-only sum over one array of triadElements f32 values. */
+  read: { seconds: number[]; bytes: number };
   matmul: { seconds: number[]; flops: number };
   fma: { seconds: number[]; flops: number };
 }

@@ -28,6 +28,8 @@ export interface HardwareLimits {
   sizes: ProbeSizes;
   /** STREAM triad a = b + s·c on f32, counted as STREAM does: 12 bytes per element; GB/s (1e9). */
   triadGBps: Rate;
+  /** Read-only streaming (a sum over one f32 array as large as a triad array); GB/s (1e9). */
+  readGBps: Rate;
   /** The engine's own f32 matmul kernel on sizes.matmul; GFLOP/s. */
   matmulGflops: Rate;
   /** Register-only multiply-add loop: the arithmetic peak of the cores on this ISA path; GFLOP/s. */
@@ -47,6 +49,7 @@ export async function probeHardware(threads: number, sizes: ProbeSizes): Promise
     threads: r.threads,
     sizes,
     triadGBps: rate(r.triad.bytes, r.triad.seconds),
+    readGBps: rate(r.read.bytes, r.read.seconds),
     matmulGflops: rate(r.matmul.flops, r.matmul.seconds),
     fmaGflops: rate(r.fma.flops, r.fma.seconds),
   };

@@ -19,6 +19,8 @@ function lines(r: KernelBenchResult): Line[] {
     ['bandwidth bound tok/s (best triad / MB per token)', (row) => f1(row.boundTokensPerSecond)],
     ['batch-1 decode tok/s', (row) => f1(batch1(row))],
     ['batch-1 decode, fraction of the bound', (row) => pct(batch1(row) / row.boundTokensPerSecond)],
+    ['memory bandwidth, read-only GB/s: best (median)', (row) => bestMedian(row.hardware.readGBps)],
+    ['batch-1 decode, fraction of the read-only bound', (row) => pct((batch1(row) * row.weightBytesPerToken) / (row.hardware.readGBps.best * 1e9))],
     ['per-token latency p50 / p90 ms', (row) => `${f1(row.decodeP50Ms)} / ${f1(row.decodeP90Ms)}`],
     ...r.batches.map((b, i): Line => [`batch ${b} decode tok/s (aggregate)`, (row) => f1(row.batches[i].tokensPerSecond)]),
     [`batch ${largest} / batch 1`, (row) => `${(row.batches[row.batches.length - 1].tokensPerSecond / batch1(row)).toFixed(1)}x`],
@@ -42,7 +44,8 @@ export function formatKernelTable(r: KernelBenchResult): string {
   if (hw) {
     const [m, n, k] = hw.sizes.matmul;
     notes.push(
-      `triad: a[i] = b[i] + s*c[i] on f32, 3 x ${sig3((hw.sizes.triadElements * 4) / 2 ** 20)} MiB, STREAM's count of 12 bytes per element`,
+      `triad: a[i] = b[i] + s*c[i] on f32, 3 x ${sig3((hw.sizes.triadElements * 4) / 2 ** 20)} MiB, STREAM's count of 12 bytes per element; ` +
+        `read-only: a sum over one such array, 4 bytes per element`,
       `FMA loop: multiply-adds on registers only (${hw.isa} loop); matmul kernel: lckv's f32 matmul (${hw.isa} path), x ${m} x ${k} by w ${n} x ${k}`,
       `${hw.threads} threads; probes ${hw.sizes.reps} repetitions, model figures medians of the repeats`,
     );

@@ -36,6 +36,7 @@ class ProbeWorker : public Napi::AsyncWorker {
     try {
       ThreadPool pool(req_.threads);
       triad_ = probe_triad(req_.triad_elements, req_.reps, pool);
+      read_ = probe_read(req_.triad_elements, req_.reps, pool);
       matmul_ = probe_matmul(req_.m, req_.n, req_.k, req_.reps, pool);
       fma_ = probe_fma(req_.fma_iterations, req_.reps, pool);
     } catch (const std::bad_alloc&) {
@@ -57,7 +58,11 @@ class ProbeWorker : public Napi::AsyncWorker {
     Napi::Object fma = Napi::Object::New(env);
     fma.Set("seconds", seconds_to_js(env, fma_.seconds));
     fma.Set("flops", fma_.flops);
+    Napi::Object read = Napi::Object::New(env);
+    read.Set("seconds", seconds_to_js(env, read_));
+    read.Set("bytes", 4.0 * double(req_.triad_elements));
     out.Set("triad", triad);
+    out.Set("read", read);
     out.Set("matmul", mm);
     out.Set("fma", fma);
     deferred_.Resolve(out);
@@ -70,7 +75,7 @@ class ProbeWorker : public Napi::AsyncWorker {
  private:
   Napi::Promise::Deferred deferred_;
   ProbeRequest req_;
-  std::vector<double> triad_, matmul_;
+  std::vector<double> triad_, read_, matmul_;
   FmaProbe fma_;
 };
 

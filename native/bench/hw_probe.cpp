@@ -51,6 +51,36 @@ std::vector<double> probe_triad(int64_t n, int32_t reps, ThreadPool& pool) {
   return out;
 }
 
+std::vector<double> probe_read(int64_t n, int32_t reps, ThreadPool& pool) {
+  std::unique_ptr<float[]> a(new float[size_t(n)]);
+  pool.run([&](int32_t tid, int32_t n_threads) {
+    int64_t i0, i1;
+    split_range(n, tid, n_threads, &i0, &i1);
+    for (int64_t i = i0; i < i1; ++i) a[size_t(i)] = 1.0f;
+  });
+  std::vector<float> sinks(size_t(pool.size()));
+  std::vector<double> out;
+  for (int32_t r = 0; r < reps; ++r)
+    out.push_back(seconds_of([&] {
+      pool.run([&](int32_t tid, int32_t n_threads) {
+        int64_t i0, i1;
+        split_range(n, tid, n_threads, &i0, &i1);
+        // Independent partial sums: the loop vectorizes and no add waits on the previous one.
+        float part[kChains][kLanes] = {};
+        int64_t i = i0;
+        for (; i + kChains * kLanes <= i1; i += kChains * kLanes)
+          for (int j = 0; j < kChains; ++j)
+            for (int l = 0; l < kLanes; ++l) part[j][l] += a[size_t(i + j * kLanes + l)];
+        float sum = 0;
+        for (; i < i1; ++i) sum += a[size_t(i)];
+        for (int j = 0; j < kChains; ++j)
+          for (int l = 0; l < kLanes; ++l) sum += part[j][l];
+        sinks[size_t(tid)] = sum;
+      });
+    }));
+  return out;
+}
+
 std::vector<double> probe_matmul(int64_t m, int64_t n, int64_t k, int32_t reps, ThreadPool& pool) {
   std::vector<float> x(size_t(m * k)), w(size_t(n * k)), y(size_t(m * n));  // [m, k], [n, k], [m, n]
   // Small values of both signs keep every product normal (no denormal slow path).

@@ -15,6 +15,11 @@ namespace lckv {
 std::vector<double> probe_triad(int64_t n, int32_t reps, ThreadPool& pool);
 constexpr double kTriadBytesPerElement = 12.0;
 
+// Sums one f32 array of n elements, the work split statically across the pool: read-only
+// streaming, what decode does to its weights (4 bytes per element). On some machines
+// reads alone reach well below what the triad's mix of reads and writes reports.
+std::vector<double> probe_read(int64_t n, int32_t reps, ThreadPool& pool);
+
 // y[m, n] = x[m, k] · w[n, k]ᵀ through the engine's matmul() with f32 weights: the f32
 // peak our own kernel reaches; 2 * m * n * k flops per repetition.
 std::vector<double> probe_matmul(int64_t m, int64_t n, int64_t k, int32_t reps, ThreadPool& pool);

@@ -42,7 +42,7 @@ TEST_CASE("hw probe: multiply-add loops count their flops and do the work") {
 TEST_CASE("hw probe: every repetition is timed, on every thread count") {
   for (int32_t threads : {1, 3}) {
     ThreadPool pool(threads);
-    for (const auto& seconds : {probe_triad(1001, 3, pool), probe_matmul(3, 5, 7, 3, pool)}) {
+    for (const auto& seconds : {probe_triad(1001, 3, pool), probe_read(1001, 3, pool), probe_matmul(3, 5, 7, 3, pool)}) {
       CHECK(seconds.size() == 3);
       for (double s : seconds) CHECK(s >= 0 && std::isfinite(s));
     }
