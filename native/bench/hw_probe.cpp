@@ -1,5 +1,6 @@
 #include "bench/hw_probe.h"
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 
@@ -17,6 +18,24 @@ double seconds_of(Fn&& fn) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// Streams over n elements split statically across the pool: init(tid, i0, i1) first
+// touches each thread's own slice (so its pages land near it), then body(tid, i0, i1) runs
+// on the same slices `reps` times; returns the seconds of each repetition.
+template <typename Init, typename Body>
+std::vector<double> timed_slices(int64_t n, int32_t reps, ThreadPool& pool, Init&& init, Body&& body) {
+  auto on_slices = [&](auto&& fn) {
+    pool.run([&](int32_t tid, int32_t n_threads) {
+      int64_t i0, i1;
+      split_range(n, tid, n_threads, &i0, &i1);
+      fn(tid, i0, i1);
+    });
+  };
+  on_slices(init);
+  std::vector<double> out;
+  for (int32_t r = 0; r < reps; ++r) out.push_back(seconds_of([&] { on_slices(body); }));
+  return out;
+}
+
 // Independent chains: enough to cover the multiply-add latency on two pipes.
 constexpr int kChains = 12;
 constexpr int kLanes = 8;
@@ -26,59 +45,39 @@ constexpr int kLanes = 8;
 std::vector<double> probe_triad(int64_t n, int32_t reps, ThreadPool& pool) {
   // Left uninitialised here: each thread writes its own part first, so pages land near it.
   std::unique_ptr<float[]> a(new float[size_t(n)]), b(new float[size_t(n)]), c(new float[size_t(n)]);
-  pool.run([&](int32_t tid, int32_t n_threads) {
-    int64_t i0, i1;
-    split_range(n, tid, n_threads, &i0, &i1);
-    for (int64_t i = i0; i < i1; ++i) {
-      a[size_t(i)] = 0.0f;
-      b[size_t(i)] = 1.0f;
-      c[size_t(i)] = 2.0f;
-    }
-  });
+  float* __restrict pa = a.get();
+  float* __restrict pb = b.get();
+  float* __restrict pc = c.get();
   const float s = 1.5f;
-  std::vector<double> out;
-  for (int32_t r = 0; r < reps; ++r)
-    out.push_back(seconds_of([&] {
-      pool.run([&](int32_t tid, int32_t n_threads) {
-        int64_t i0, i1;
-        split_range(n, tid, n_threads, &i0, &i1);
-        float* __restrict pa = a.get();
-        const float* __restrict pb = b.get();
-        const float* __restrict pc = c.get();
+  return timed_slices(
+      n, reps, pool,
+      [&](int32_t, int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) pa[i] = 0.0f, pb[i] = 1.0f, pc[i] = 2.0f;
+      },
+      [&](int32_t, int64_t i0, int64_t i1) {
         for (int64_t i = i0; i < i1; ++i) pa[i] = pb[i] + s * pc[i];
       });
-    }));
-  return out;
 }
 
 std::vector<double> probe_read(int64_t n, int32_t reps, ThreadPool& pool) {
   std::unique_ptr<float[]> a(new float[size_t(n)]);
-  pool.run([&](int32_t tid, int32_t n_threads) {
-    int64_t i0, i1;
-    split_range(n, tid, n_threads, &i0, &i1);
-    for (int64_t i = i0; i < i1; ++i) a[size_t(i)] = 1.0f;
-  });
+  const float* pa = a.get();
   std::vector<float> sinks(size_t(pool.size()));
-  std::vector<double> out;
-  for (int32_t r = 0; r < reps; ++r)
-    out.push_back(seconds_of([&] {
-      pool.run([&](int32_t tid, int32_t n_threads) {
-        int64_t i0, i1;
-        split_range(n, tid, n_threads, &i0, &i1);
+  return timed_slices(
+      n, reps, pool, [&](int32_t, int64_t i0, int64_t i1) { std::fill(a.get() + i0, a.get() + i1, 1.0f); },
+      [&](int32_t tid, int64_t i0, int64_t i1) {
         // Independent partial sums: the loop vectorizes and no add waits on the previous one.
         float part[kChains][kLanes] = {};
         int64_t i = i0;
         for (; i + kChains * kLanes <= i1; i += kChains * kLanes)
           for (int j = 0; j < kChains; ++j)
-            for (int l = 0; l < kLanes; ++l) part[j][l] += a[size_t(i + j * kLanes + l)];
+            for (int l = 0; l < kLanes; ++l) part[j][l] += pa[i + j * kLanes + l];
         float sum = 0;
-        for (; i < i1; ++i) sum += a[size_t(i)];
+        for (; i < i1; ++i) sum += pa[i];
         for (int j = 0; j < kChains; ++j)
           for (int l = 0; l < kLanes; ++l) sum += part[j][l];
         sinks[size_t(tid)] = sum;
       });
-    }));
-  return out;
 }
 
 std::vector<double> probe_matmul(int64_t m, int64_t n, int64_t k, int32_t reps, ThreadPool& pool) {

@@ -21,11 +21,13 @@ void matmul(float* y, const float* x, int64_t n, const WeightView& w, ThreadPool
 void matmul_many(const MatmulOut* outs, int32_t count, const float* x, int64_t n, ThreadPool& pool) {
   const Isa isa = isa_active();
   auto rows_fn = isa == Isa::Avx2 ? matmul_rows_avx2 : isa == Isa::Neon ? matmul_rows_neon : matmul_rows_generic;
+  auto tasks_of = [](const WeightView& w) { return (w.rows + kTaskRows - 1) / kTaskRows; };
   int64_t tasks = 0;
-  for (int32_t k = 0; k < count; ++k) tasks += (outs[k].w.rows + kTaskRows - 1) / kTaskRows;
+  for (int32_t k = 0; k < count; ++k) tasks += tasks_of(outs[k].w);
+  // Tasks number the products' row ranges in order: find the product, then the range in it.
   pool.for_each_task(tasks, [&](int64_t task) {
-    int32_t k = 0;  // the product this task belongs to: tasks number the products' row ranges in order
-    for (int64_t own; task >= (own = (outs[k].w.rows + kTaskRows - 1) / kTaskRows); ++k) task -= own;
+    int32_t k = 0;
+    while (task >= tasks_of(outs[k].w)) task -= tasks_of(outs[k++].w);
     const WeightView& w = outs[k].w;
     rows_fn(outs[k].y, x, n, w, task * kTaskRows, std::min(w.rows, (task + 1) * kTaskRows));
   });
