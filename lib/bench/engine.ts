@@ -40,7 +40,15 @@ function prompt(n: number, vocab: number, seed: number): number[] {
 
 type MeasureOptions = Required<Omit<EngineBenchOptions, 'shape' | 'log' | 'threads'>> & { threads?: number };
 
-async function measureVariant(dir: string, name: string, budget: number, prefill: PrefillMode, o: MeasureOptions): Promise<EngineBenchRow> {
+/** `scaling`: batch figures already measured for this checkpoint (they do not depend on the prefill mode). */
+async function measureVariant(
+  dir: string,
+  name: string,
+  budget: number,
+  prefill: PrefillMode,
+  o: MeasureOptions,
+  scaling?: EngineBenchRow['batchScaling'],
+): Promise<EngineBenchRow> {
   const rssBefore = process.memoryUsage.rss();
   const model = await loadModel(dir, { threads: o.threads, kvCache: { bytes: budget }, maxBatch: 256 });
   try {
@@ -60,8 +68,9 @@ async function measureVariant(dir: string, name: string, budget: number, prefill
     const seconds = (performance.now() - t0) / 1000;
     clearInterval(timer);
     const stats = model.stats();
-    const batchScaling: EngineBenchRow['batchScaling'] = [];
-    for (const batch of o.batches) batchScaling.push({ batch, tokensPerSecond: await batchDecodeRate(model, batch, o.scalingTokens) });
+    const batchScaling: EngineBenchRow['batchScaling'] = scaling ?? [];
+    if (!scaling)
+      for (const batch of o.batches) batchScaling.push({ batch, tokensPerSecond: await batchDecodeRate(model, batch, o.scalingTokens) });
     return {
       model: name,
       kvBytesPerToken: model.info.kvBytesPerToken,
@@ -108,10 +117,13 @@ export async function runEngineBench(opts: EngineBenchOptions = {}): Promise<Eng
       const dir = path.join(tmp, name.split(' ')[0]);
       log(`writing ${name} ...`);
       writeRandomCheckpoint(dir, s, 'F16');
+      let scaling: EngineBenchRow['batchScaling'] | undefined;
       for (const mode of modes) {
         const label = modes.length > 1 ? `${name}, ${mode} prefill` : name;
         log(`measuring ${label} (${o.requests} requests, KV budget ${(budget / 2 ** 20).toFixed(1)} MiB) ...`);
-        rows.push(await measureVariant(dir, label, budget, mode, o));
+        const row = await measureVariant(dir, label, budget, mode, o, scaling);
+        scaling = row.batchScaling;
+        rows.push(row);
       }
       fs.rmSync(dir, { recursive: true, force: true });
     }
