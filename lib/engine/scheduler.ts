@@ -55,8 +55,7 @@ interface Entry {
   readonly seq: NativeSequence;
 }
 
-/** Native prefill modes (lib/options.ts PREFILL_MODES). */
-const ITERATIVE = 1;
+/** The native prefill mode that runs token by token (lib/options.ts PREFILL_MODES). */
 const SEQUENTIAL = 2;
 
 /**
@@ -209,18 +208,25 @@ export class Scheduler {
     while (budget > 0 && this.prefilling.length > 0) budget -= await this.prefillChunk(this.prefilling[0]);
   }
 
-  /** Runs the next chunk of e's prompt; returns its token count. Moves e on when its prompt is done. */
+  /**
+   * Tokens prefilled in parallel before e decodes: its prompt; on a plan without cyclic
+   * groups also the generated tokens older than the newest (after a preemption), since rows
+   * there are exact in any pass. With cyclic groups those ride along the decode steps.
+   */
+  private prefillTarget(job: Job): number {
+    return job.prompt.length + (this.cyclic ? 0 : Math.max(0, job.generated.length - 1));
+  }
+
+  /** Runs the next chunk of e's prefill; returns its token count. Moves e on when the prefill is done. */
   private async prefillChunk(e: Entry): Promise<number> {
     const { job } = e;
     const done = e.seq.length;
-    const whole = job.scoring || this.cyclic;
-    const end = whole ? job.prompt.length : Math.min(job.prompt.length, done + PREFILL_STEP_TOKENS);
+    const target = this.prefillTarget(job);
+    const end = job.scoring || this.cyclic ? target : Math.min(target, done + PREFILL_STEP_TOKENS);
+    const tokens = [...job.prompt, ...job.generated].slice(done, end);
     let logits: Float32Array;
     try {
-      logits = await e.seq.run(Int32Array.from(job.prompt.slice(done, end)), job.prefill.mode, job.prefill.passes, job.scoring);
-      const before = job.generated.length - 1;  // generated tokens older than the newest
-      if (end === job.prompt.length && before > 0 && !this.cyclic && this.live.has(job))
-        await e.seq.run(Int32Array.from(job.generated.slice(0, before)), ITERATIVE, 0, false);
+      logits = await e.seq.run(Int32Array.from(tokens), job.prefill.mode, job.prefill.passes, job.scoring);
     } catch (err) {
       if (this.live.has(job)) {
         this.finish(e);
@@ -228,7 +234,7 @@ export class Scheduler {
       }
       return end - done;
     }
-    if (!this.live.has(job) || end < job.prompt.length) return end - done;  // cancelled, or more to come
+    if (!this.live.has(job) || end < target) return end - done;  // cancelled, or more to come
     this.prefilling.splice(this.prefilling.indexOf(e), 1);
     if (job.scoring) {
       this.finish(e);
