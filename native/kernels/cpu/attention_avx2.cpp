@@ -16,24 +16,12 @@
 #pragma GCC target("avx2,f16c,fma")
 #endif
 
-#include <immintrin.h>
-
 #include "kernels/cpu/attention_tile.h"
+#include "kernels/cpu/avx2_vec.h"
 
 namespace lckv {
 
 namespace {
-
-inline float widen_one(const void* src, DType dtype, int32_t i) {
-  const uint16_t h = static_cast<const uint16_t*>(src)[i];
-  if (dtype == DType::BF16) {
-    const uint32_t bits = uint32_t(h) << 16;
-    float f;
-    std::memcpy(&f, &bits, sizeof f);
-    return f;
-  }
-  return _cvtsh_ss(h);
-}
 
 struct Avx2Ops {
   static void widen(float* dst, const void* src, DType dtype, int32_t n) {
@@ -41,15 +29,10 @@ struct Avx2Ops {
       std::memcpy(dst, src, size_t(n) * sizeof(float));
       return;
     }
-    const auto* h = static_cast<const uint16_t*>(src);
     int32_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-      const __m128i half = _mm_loadu_si128(reinterpret_cast<const __m128i*>(h + i));
-      const __m256 f = dtype == DType::F16 ? _mm256_cvtph_ps(half)
-                                           : _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(half), 16));
-      _mm256_storeu_ps(dst + i, f);
-    }
-    for (; i < n; ++i) dst[i] = widen_one(src, dtype, i);
+    for (; i + 8 <= n; i += 8)
+      _mm256_storeu_ps(dst + i, dtype == DType::F16 ? avx2::load8<DType::F16>(src, i) : avx2::load8<DType::BF16>(src, i));
+    for (; i < n; ++i) dst[i] = load_as_f32(src, dtype, size_t(i));
   }
 
   // Two accumulators over alternating 8-lane blocks, then a fixed-order horizontal sum.
@@ -64,10 +47,7 @@ struct Avx2Ops {
       acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
       i += 8;
     }
-    const __m256 acc = _mm256_add_ps(acc0, acc1);
-    const __m128 s = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-    const __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    float sum = _mm_cvtss_f32(_mm_add_ss(t, _mm_movehdup_ps(t)));
+    float sum = avx2::hsum(_mm256_add_ps(acc0, acc1));
     for (; i < n; ++i) sum += a[i] * b[i];
     return sum;
   }

@@ -12,31 +12,12 @@
 #pragma GCC target("avx2,f16c,fma")
 #endif
 
-#include <immintrin.h>
-
+#include "kernels/cpu/avx2_vec.h"
 #include "kernels/cpu/matmul_tiles.h"
 
 namespace lckv {
 
 namespace {
-
-template <DType T>
-inline __m256 load8(const void* base, int64_t index) {
-  if constexpr (T == DType::F32) {
-    return _mm256_loadu_ps(static_cast<const float*>(base) + index);
-  } else {
-    const __m128i half = _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(base) + index));
-    if constexpr (T == DType::F16) return _mm256_cvtph_ps(half);
-    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(half), 16));
-  }
-}
-
-// Fixed-order horizontal sum: the same for every tile shape.
-inline float hsum(__m256 v) {
-  const __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  const __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  return _mm_cvtss_f32(_mm_add_ss(t, _mm_movehdup_ps(t)));
-}
 
 // One x row (decode): 4 weight rows per tile, 4 independent FMA chains streaming weights.
 // Several x rows: 4 x rows by 3 weight rows, 12 accumulators, so each loaded weight vector
@@ -62,7 +43,7 @@ struct Avx2Tiles {
           _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(w) + ahead), _MM_HINT_T0);
         }
       __m256 wv[NW];
-      for (int j = 0; j < NW; ++j) wv[j] = load8<T>(w, (r + j) * cols + c);
+      for (int j = 0; j < NW; ++j) wv[j] = avx2::load8<T>(w, (r + j) * cols + c);
       for (int i = 0; i < NX; ++i) {
         const __m256 xv = _mm256_loadu_ps(x + i * cols + c);
         for (int j = 0; j < NW; ++j) acc[i][j] = _mm256_fmadd_ps(xv, wv[j], acc[i][j]);
@@ -70,7 +51,7 @@ struct Avx2Tiles {
     }
     for (int i = 0; i < NX; ++i)
       for (int j = 0; j < NW; ++j) {
-        float sum = hsum(acc[i][j]);
+        float sum = avx2::hsum(acc[i][j]);
         for (int64_t c = body; c < cols; ++c)
           sum += x[i * cols + c] * load_as_f32(w, T, size_t((r + j) * cols + c));
         y[i * y_stride + r + j] = sum;
