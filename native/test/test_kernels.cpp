@@ -125,10 +125,13 @@ TEST_CASE("attention: every ISA, GQA, diagonal mask and sliding windows match th
   ThreadPool pool(2);
   for_each_isa([&](Isa isa) {
     for (DType dt : {DType::F32, DType::F16, DType::BF16})
-      for (auto [heads, kv_heads, hd] : {std::tuple{4, 4, 8}, std::tuple{4, 2, 16}, std::tuple{6, 1, 6}, std::tuple{2, 1, 35}})
+      for (auto [heads, kv_heads, hd] : {std::tuple{4, 4, 8}, std::tuple{4, 2, 16}, std::tuple{6, 1, 6}, std::tuple{2, 1, 35},
+                                              std::tuple{4, 2, 64}, std::tuple{2, 1, 136}})
         for (bool no_diag : {false, true})
           for (int32_t window : {0, 1, 3, 50})
-            for (auto [n, pos0] : {std::pair{1, 0}, std::pair{1, 9}, std::pair{7, 0}, std::pair{5, 20}, std::pair{40, 3}}) {
+            // Spans past 64 positions cross the widened-row chunks of head_dim 64 and up.
+            for (auto [n, pos0] : {std::pair{1, 0}, std::pair{1, 9}, std::pair{7, 0}, std::pair{5, 20}, std::pair{40, 3},
+                                   std::pair{1, 150}, std::pair{21, 90}}) {
               const AttentionShape shape{heads, kv_heads, hd};
               const AttentionMask mask{no_diag, window};
               const int64_t width = int64_t(kv_heads) * hd, len = pos0 + n;
@@ -150,23 +153,23 @@ TEST_CASE("attention: every ISA, GQA, diagonal mask and sliding windows match th
 TEST_CASE("attention: a prefill row equals the same row computed alone, bit for bit") {
   ThreadPool pool(2);
   for_each_isa([&](Isa isa) {
-    for (AttentionMask mask : {AttentionMask{false, 0}, AttentionMask{true, 0}, AttentionMask{false, 5}}) {
-      const AttentionShape shape{6, 2, 16};
-      const int64_t n = 37, pos0 = 4, width = int64_t(shape.n_heads) * shape.head_dim;
-      const int64_t kv_width = int64_t(shape.n_kv_heads) * shape.head_dim;
-      const auto kb = encode(random_floats(size_t((pos0 + n) * kv_width), 21), DType::F16);
-      const auto vb = encode(random_floats(size_t((pos0 + n) * kv_width), 22), DType::F16);
-      const KvView kv{kb.data(), vb.data(), DType::F16, kv_width};
-      const auto q = random_floats(size_t(n * width), 23);
-      std::vector<float> whole(q.size()), alone(q.size());
-      attention(whole.data(), q.data(), n, pos0, kv, shape, mask, pool);
-      std::vector<int64_t> positions(static_cast<size_t>(n));
-      for (int64_t i = 0; i < n; ++i) positions[size_t(i)] = pos0 + i;
-      const std::vector<KvView> views(size_t(n), kv);
-      attention_rows(alone.data(), q.data(), n, positions.data(), views.data(), shape, mask, pool);
-      CHECK_MSG(whole == alone, std::string(isa_name(isa)) + " nodiag=" + std::to_string(mask.no_diag) +
-                                    " window=" + std::to_string(mask.window));
-    }
+    for (AttentionMask mask : {AttentionMask{false, 0}, AttentionMask{true, 0}, AttentionMask{false, 5}, AttentionMask{false, 70}})
+      for (auto [shape, pos0] : {std::pair{AttentionShape{6, 2, 16}, int64_t(4)}, std::pair{AttentionShape{4, 2, 64}, int64_t(90)}}) {
+        const int64_t n = 37, width = int64_t(shape.n_heads) * shape.head_dim;
+        const int64_t kv_width = int64_t(shape.n_kv_heads) * shape.head_dim;
+        const auto kb = encode(random_floats(size_t((pos0 + n) * kv_width), 21), DType::F16);
+        const auto vb = encode(random_floats(size_t((pos0 + n) * kv_width), 22), DType::F16);
+        const KvView kv{kb.data(), vb.data(), DType::F16, kv_width};
+        const auto q = random_floats(size_t(n * width), 23);
+        std::vector<float> whole(q.size()), alone(q.size());
+        attention(whole.data(), q.data(), n, pos0, kv, shape, mask, pool);
+        std::vector<int64_t> positions(static_cast<size_t>(n));
+        for (int64_t i = 0; i < n; ++i) positions[size_t(i)] = pos0 + i;
+        const std::vector<KvView> views(size_t(n), kv);
+        attention_rows(alone.data(), q.data(), n, positions.data(), views.data(), shape, mask, pool);
+        CHECK_MSG(whole == alone, std::string(isa_name(isa)) + " hd=" + std::to_string(shape.head_dim) + " nodiag=" +
+                                      std::to_string(mask.no_diag) + " window=" + std::to_string(mask.window));
+      }
   });
 }
 

@@ -15,18 +15,27 @@ namespace {
 struct GenericOps {
   static void widen(float* dst, const void* src, DType dtype, int32_t n) { convert_to_f32(dst, src, dtype, n); }
 
-  // Eight partial sums in a fixed order: vectorizable, and the same for every call.
-  static float dot(const float* a, const float* b, int32_t n) {
-    float part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    int32_t i = 0;
-    for (; i + 8 <= n; i += 8)
-      for (int k = 0; k < 8; ++k) part[k] += a[i + k] * b[i + k];
-    for (; i < n; ++i) part[i & 7] += a[i] * b[i];
-    return ((part[0] + part[4]) + (part[1] + part[5])) + ((part[2] + part[6]) + (part[3] + part[7]));
+  // Each dot: eight partial sums in a fixed order, vectorizable and the same for every call.
+  static void scores(float* dst, const float* q, const float* k, int64_t count, int32_t n, float scale) {
+    for (int64_t p = 0; p < count; ++p, k += n) {
+      float part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      int32_t i = 0;
+      for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; ++j) part[j] += q[i + j] * k[i + j];
+      for (; i < n; ++i) part[i & 7] += q[i] * k[i];
+      dst[p] = (((part[0] + part[4]) + (part[1] + part[5])) + ((part[2] + part[6]) + (part[3] + part[7]))) * scale;
+    }
   }
 
-  static void axpy(float* y, float a, const float* x, int32_t n) {
-    for (int32_t i = 0; i < n; ++i) y[i] += a * x[i];
+  static float exp_shift_sum(float* s, int64_t count, float shift) {
+    float sum = 0;
+    for (int64_t i = 0; i < count; ++i) sum += (s[i] = std::exp(s[i] - shift));
+    return sum;
+  }
+
+  static void accumulate(float* o, const float* s, const float* v, int64_t count, int32_t n) {
+    for (int64_t p = 0; p < count; ++p, v += n)
+      for (int32_t d = 0; d < n; ++d) o[d] += s[p] * v[d];
   }
 };
 

@@ -1,5 +1,6 @@
 // AVX2 + FMA + F16C primitives for the shared attention tile: K/V rows widened eight at a
-// time, dots and V accumulation in 8-lane FMAs. Compiled for AVX2 whatever the build's
+// time, dots four positions at a time, a vector exp for the softmax, and V accumulation
+// with the output columns held in registers. Compiled for AVX2 whatever the build's
 // baseline; only called when isa_detect() found the instructions. Standard headers come
 // before the target pragma so their inline code stays baseline in every translation unit.
 #include <cmath>
@@ -35,28 +36,103 @@ struct Avx2Ops {
     for (; i < n; ++i) dst[i] = load_as_f32(src, dtype, size_t(i));
   }
 
-  // Two accumulators over alternating 8-lane blocks, then a fixed-order horizontal sum.
-  static float dot(const float* a, const float* b, int32_t n) {
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    int32_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-      acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
-      acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
-    }
-    if (i + 8 <= n) {
-      acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
-      i += 8;
-    }
-    float sum = avx2::hsum(_mm256_add_ps(acc0, acc1));
-    for (; i < n; ++i) sum += a[i] * b[i];
-    return sum;
+  // Each dot: two accumulators over alternating 8-lane blocks, then a fixed-order
+  // horizontal sum. Four positions at a time share each load of q; a position's
+  // arithmetic is the same in a group of four as alone.
+  static void scores(float* dst, const float* q, const float* k, int64_t count, int32_t n, float scale) {
+    int64_t p = 0;
+    for (; p + 4 <= count; p += 4) dots<4>(dst + p, q, k + p * n, n, scale);
+    for (; p < count; ++p) dots<1>(dst + p, q, k + p * n, n, scale);
   }
 
-  static void axpy(float* y, float a, const float* x, int32_t n) {
-    const __m256 av = _mm256_set1_ps(a);
+  static float exp_shift_sum(float* s, int64_t count, float shift) {
+    const __m256 sh = _mm256_set1_ps(shift);
+    __m256 sum = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= count; i += 8) {
+      const __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(s + i), sh));
+      _mm256_storeu_ps(s + i, e);
+      sum = _mm256_add_ps(sum, e);
+    }
+    if (i < count) {  // the last lanes through the same vector exp, so no value depends on its lane
+      const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(int32_t(count - i)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+      const __m256 e = _mm256_and_ps(exp8(_mm256_sub_ps(_mm256_maskload_ps(s + i, mask), sh)), _mm256_castsi256_ps(mask));
+      _mm256_maskstore_ps(s + i, mask, e);
+      sum = _mm256_add_ps(sum, e);
+    }
+    return avx2::hsum(sum);
+  }
+
+  static void accumulate(float* o, const float* s, const float* v, int64_t count, int32_t n) {
+    int32_t d = 0;
+    for (; d + 64 <= n; d += 64) accumulate_cols<8>(o + d, s, v + d, count, n);
+    for (; d + 32 <= n; d += 32) accumulate_cols<4>(o + d, s, v + d, count, n);
+    for (; d + 8 <= n; d += 8) accumulate_cols<1>(o + d, s, v + d, count, n);
+    for (; d < n; ++d) {
+      float acc = o[d];
+      for (int64_t p = 0; p < count; ++p) acc += s[p] * v[p * n + d];
+      o[d] = acc;
+    }
+  }
+
+ private:
+  template <int P>
+  static void dots(float* dst, const float* q, const float* k, int32_t n, float scale) {
+    __m256 acc0[P], acc1[P];
+    for (int p = 0; p < P; ++p) acc0[p] = acc1[p] = _mm256_setzero_ps();
     int32_t i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
-    for (; i < n; ++i) y[i] += a * x[i];
+    for (; i + 16 <= n; i += 16) {
+      const __m256 qa = _mm256_loadu_ps(q + i), qb = _mm256_loadu_ps(q + i + 8);
+      for (int p = 0; p < P; ++p) {
+        acc0[p] = _mm256_fmadd_ps(qa, _mm256_loadu_ps(k + p * n + i), acc0[p]);
+        acc1[p] = _mm256_fmadd_ps(qb, _mm256_loadu_ps(k + p * n + i + 8), acc1[p]);
+      }
+    }
+    if (i + 8 <= n) {
+      const __m256 qa = _mm256_loadu_ps(q + i);
+      for (int p = 0; p < P; ++p) acc0[p] = _mm256_fmadd_ps(qa, _mm256_loadu_ps(k + p * n + i), acc0[p]);
+      i += 8;
+    }
+    for (int p = 0; p < P; ++p) {
+      float sum = avx2::hsum(_mm256_add_ps(acc0[p], acc1[p]));
+      for (int32_t j = i; j < n; ++j) sum += q[j] * k[p * n + j];
+      dst[p] = sum * scale;
+    }
+  }
+
+  // Columns [0, 8 * NV) of o kept in registers over all `count` positions: one load and
+  // store of o per call instead of one per position.
+  template <int NV>
+  static void accumulate_cols(float* o, const float* s, const float* v, int64_t count, int32_t n) {
+    __m256 acc[NV];
+    for (int j = 0; j < NV; ++j) acc[j] = _mm256_loadu_ps(o + 8 * j);
+    for (int64_t p = 0; p < count; ++p) {
+      const __m256 a = _mm256_broadcast_ss(s + p);
+      for (int j = 0; j < NV; ++j) acc[j] = _mm256_fmadd_ps(a, _mm256_loadu_ps(v + p * n + 8 * j), acc[j]);
+    }
+    for (int j = 0; j < NV; ++j) _mm256_storeu_ps(o + 8 * j, acc[j]);
+  }
+
+  // e^x for x <= 0 (scores minus their maximum): Cody-Waite range reduction to
+  // x = k ln2 + r, |r| <= ln2 / 2, a degree-5 polynomial for e^r (Cephes' expf
+  // coefficients, ~1 ulp), 2^k through the exponent bits. Below -87.3 it returns 0.
+  static __m256 exp8(__m256 x) {
+    const __m256 lowest = _mm256_set1_ps(-87.3f);
+    const __m256 underflow = _mm256_cmp_ps(x, lowest, _CMP_LT_OQ);
+    x = _mm256_max_ps(x, lowest);
+    const __m256 k = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(k, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(k, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 poly = _mm256_set1_ps(1.9875691500e-4f);
+    poly = _mm256_fmadd_ps(poly, r, _mm256_set1_ps(1.3981999507e-3f));
+    poly = _mm256_fmadd_ps(poly, r, _mm256_set1_ps(8.3334519073e-3f));
+    poly = _mm256_fmadd_ps(poly, r, _mm256_set1_ps(4.1665795894e-2f));
+    poly = _mm256_fmadd_ps(poly, r, _mm256_set1_ps(1.6666665459e-1f));
+    poly = _mm256_fmadd_ps(poly, r, _mm256_set1_ps(5.0000001201e-1f));
+    const __m256 er = _mm256_add_ps(_mm256_fmadd_ps(poly, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
+    const __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
+    return _mm256_andnot_ps(underflow, _mm256_mul_ps(er, _mm256_castsi256_ps(bits)));
   }
 };
 

@@ -1,9 +1,11 @@
 // The attention loop every ISA path shares, templated on that path's vector primitives so
 // the arithmetic order is fixed in one place. A tile is a run of consecutive query rows of
-// one sequence against one kv head: each K/V row is widened to f32 once and used by every
-// query of the tile (and of its GQA group) that sees it. A row's result does not depend on
-// the tile it is computed in: its dots, softmax sum and V accumulation run over its own
-// positions in ascending order, exactly as when it is alone.
+// one sequence against one kv head. K/V rows are widened to f32 a chunk of positions at a
+// time (a chunk stays in L1) and used by every query of the tile (and of its GQA group)
+// that sees them. A row's result does not depend on the tile it is computed in: its dots,
+// softmax and V accumulation run over its own positions in ascending order, exactly as
+// when it is alone, and chunk edges only split loops whose steps are independent per
+// position (dots) or already sequential in position (the V accumulation).
 //
 // Include this header only where the Ops it is instantiated with are compiled: it holds
 // templates only, so an ISA-specific translation unit can instantiate it under its target.
@@ -18,8 +20,12 @@ namespace lckv {
 
 // Ops provides:
 //   static void widen(float* dst, const void* src, DType dtype, int32_t n);  // K/V row -> f32
-//   static float dot(const float* a, const float* b, int32_t n);            // fixed order
-//   static void axpy(float* y, float a, const float* x, int32_t n);         // y += a * x
+//   static void scores(float* dst, const float* q, const float* k, int64_t count, int32_t n, float scale);
+//       dst[i] = dot(q, k + i * n) * scale, each dot in one fixed order
+//   static float exp_shift_sum(float* s, int64_t count, float shift);
+//       s[i] = exp(s[i] - shift); returns their sum, in an order fixed by count alone
+//   static void accumulate(float* o, const float* s, const float* v, int64_t count, int32_t n);
+//       o[d] += s[i] * v[i * n + d] for i ascending, for every d < n
 template <typename Ops>
 class AttentionTile {
  public:
@@ -29,9 +35,10 @@ class AttentionTile {
         group_(s.n_heads / s.n_kv_heads),
         hd_(s.head_dim),
         width_(int64_t(s.n_heads) * hd_),
+        chunk_(kChunkBytes / (int64_t(hd_) * 4) > 0 ? kChunkBytes / (int64_t(hd_) * 4) : 1),
         scores_(scratch().scores),
         inv_sum_(scratch().inv_sum),
-        row_(scratch().row) {}
+        rows_buf_(scratch().rows) {}
 
   // Rows pos0 .. pos0 + rows - 1 of q/out ([rows, n_heads * head_dim]), heads of kv_head.
   void run(float* out, const float* q, int64_t rows, int64_t pos0, int32_t kv_head) {
@@ -45,16 +52,15 @@ class AttentionTile {
     lo_ = lo, span_ = hi - lo + 1, rows_ = rows, pos0_ = pos0;
     scores_.resize(size_t(rows * group_ * span_));
     inv_sum_.resize(size_t(rows * group_));
-    row_.resize(size_t(hd_));
+    rows_buf_.resize(size_t(chunk_ * hd_));
     const float scale = 1.0f / std::sqrt(float(hd_));
     const int64_t kv_col = int64_t(kv_head) * hd_;
-    for_each_position(kv_.k, kv_col, [&](int64_t p, int64_t r) {
-      for (int32_t g = 0; g < group_; ++g)
-        score(r, g)[p] = Ops::dot(q + r * width_ + q0 + g * hd_, row_.data(), hd_) * scale;
+    for_each_chunk(kv_.k, kv_col, [&](int64_t r, int64_t a, int64_t b, const float* k) {
+      for (int32_t g = 0; g < group_; ++g) Ops::scores(score(r, g) + a, q + r * width_ + q0 + g * hd_, k, b - a, hd_, scale);
     });
     softmax();
-    for_each_position(kv_.v, kv_col, [&](int64_t p, int64_t r) {
-      for (int32_t g = 0; g < group_; ++g) Ops::axpy(out + r * width_ + q0 + g * hd_, score(r, g)[p], row_.data(), hd_);
+    for_each_chunk(kv_.v, kv_col, [&](int64_t r, int64_t a, int64_t b, const float* v) {
+      for (int32_t g = 0; g < group_; ++g) Ops::accumulate(out + r * width_ + q0 + g * hd_, score(r, g) + a, v, b - a, hd_);
     });
     for (int64_t r = 0; r < rows; ++r)
       for (int32_t g = 0; g < group_; ++g) {
@@ -64,9 +70,12 @@ class AttentionTile {
   }
 
  private:
+  // Widened K or V rows of one chunk: with the tile's query rows, they stay in L1.
+  static constexpr int64_t kChunkBytes = 16 * 1024;
+
   // Per-thread buffers, grown once: no allocation per call on the hot path.
   struct Scratch {
-    std::vector<float> scores, inv_sum, row;
+    std::vector<float> scores, inv_sum, rows;
   };
   static Scratch& scratch() {
     thread_local Scratch s;
@@ -78,26 +87,24 @@ class AttentionTile {
 
   void row_span(int64_t r, int64_t* lo, int64_t* hi) const { attention_span(pos0_ + r, mask_, lo, hi); }
 
-  // For every position p of the tile's span in ascending order: widens row p of `base` into
-  // row_, then calls fn(p, r) for each row r that sees p. Spans only move forward with r,
-  // so the rows that see p are one contiguous range: the masks are bounds, not branches.
+  // Widens the tile's span of `base` a chunk of positions at a time, then calls
+  // fn(r, a, b, rows) for each query row r that sees positions [a, b) of the chunk, with
+  // `rows` the widened row of position a. The masks are bounds, not branches.
   template <typename Fn>
-  void for_each_position(const void* base, int64_t kv_col, Fn&& fn) {
+  void for_each_chunk(const void* base, int64_t kv_col, Fn&& fn) {
     const size_t elem = dtype_size(kv_.dtype);
-    int64_t first = 0, end = 0, lo, hi;
-    for (int64_t p = lo_; p < lo_ + span_; ++p) {
-      for (; first < rows_; ++first) {
-        row_span(first, &lo, &hi);
-        if (hi >= p) break;
+    const auto* bytes = static_cast<const uint8_t*>(base);
+    for (int64_t c0 = lo_; c0 < lo_ + span_; c0 += chunk_) {
+      const int64_t c1 = c0 + chunk_ < lo_ + span_ ? c0 + chunk_ : lo_ + span_;
+      for (int64_t p = c0; p < c1; ++p)
+        Ops::widen(rows_buf_.data() + (p - c0) * hd_, bytes + size_t(kv_row_index(kv_, p) * kv_.row_stride + kv_col) * elem,
+                   kv_.dtype, hd_);
+      for (int64_t r = 0; r < rows_; ++r) {
+        int64_t lo, hi;
+        row_span(r, &lo, &hi);
+        const int64_t a = lo > c0 ? lo : c0, b = hi + 1 < c1 ? hi + 1 : c1;
+        if (a < b) fn(r, a, b, rows_buf_.data() + (a - c0) * hd_);
       }
-      for (; end < rows_; ++end) {
-        row_span(end, &lo, &hi);
-        if (lo > p) break;
-      }
-      if (first >= end) continue;
-      const auto* src = static_cast<const uint8_t*>(base) + size_t(kv_row_index(kv_, p) * kv_.row_stride + kv_col) * elem;
-      Ops::widen(row_.data(), src, kv_.dtype, hd_);
-      for (int64_t r = first; r < end; ++r) fn(p, r);
     }
   }
 
@@ -111,13 +118,9 @@ class AttentionTile {
           continue;
         }
         float* sc = score(r, g);
-        float mx = sc[lo], sum = 0;
+        float mx = sc[lo];
         for (int64_t p = lo + 1; p <= hi; ++p) mx = sc[p] > mx ? sc[p] : mx;
-        for (int64_t p = lo; p <= hi; ++p) {
-          sc[p] = std::exp(sc[p] - mx);
-          sum += sc[p];
-        }
-        inv_sum_[size_t(r * group_ + g)] = 1.0f / sum;
+        inv_sum_[size_t(r * group_ + g)] = 1.0f / Ops::exp_shift_sum(sc + lo, hi - lo + 1, mx);
       }
     }
   }
@@ -125,10 +128,10 @@ class AttentionTile {
   const KvView& kv_;
   const AttentionMask mask_;
   const int32_t group_, hd_;
-  const int64_t width_;
+  const int64_t width_, chunk_;
   std::vector<float>& scores_;
   std::vector<float>& inv_sum_;
-  std::vector<float>& row_;
+  std::vector<float>& rows_buf_;
   int64_t lo_ = 0, span_ = 0, rows_ = 0, pos0_ = 0;
 };
 
