@@ -25,6 +25,8 @@ namespace {
 struct Avx2Tiles {
   static constexpr int kDecodeW = 4, kBatchX = 4, kBatchW = 3;
 
+  static void prefetch_l2(const void* line) { _mm_prefetch(static_cast<const char*>(line), _MM_HINT_T1); }
+
   template <DType T, int NX, int NW>
   static void tile(float* y, int64_t y_stride, const float* x, const void* w, int64_t cols, int64_t r) {
     __m256 acc[NX][NW];

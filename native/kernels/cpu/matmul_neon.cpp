@@ -34,6 +34,8 @@ inline float32x4_t load4(const void* base, int64_t index) {
 struct NeonTiles {
   static constexpr int kDecodeW = 8, kBatchX = 4, kBatchW = 4;
 
+  static void prefetch_l2(const void* line) { __builtin_prefetch(line, 0, 2); }
+
   // GCC keeps an accumulator array in registers only if the loops over x rows are unrolled
   // before scalar replacement runs; without the pragmas it stores all 16 every step.
   template <DType T, int NX, int NW>
