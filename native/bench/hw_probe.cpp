@@ -85,9 +85,9 @@ std::vector<double> probe_matmul(int64_t m, int64_t n, int64_t k, int32_t reps, 
   // Small values of both signs keep every product normal (no denormal slow path).
   for (size_t i = 0; i < x.size(); ++i) x[i] = float(int64_t(i % 17) - 8) * 0.01f;
   for (size_t i = 0; i < w.size(); ++i) w[i] = float(int64_t(i % 13) - 6) * 0.01f;
-  const WeightView view{w.data(), DType::F32, n, k};
+  const PackedWeight packed(WeightView{w.data(), DType::F32, n, k});
   std::vector<double> out;
-  for (int32_t r = 0; r < reps; ++r) out.push_back(seconds_of([&] { matmul(y.data(), x.data(), m, view, pool); }));
+  for (int32_t r = 0; r < reps; ++r) out.push_back(seconds_of([&] { matmul(y.data(), x.data(), m, packed.view(), pool); }));
   return out;
 }
 

@@ -28,6 +28,7 @@ Engine::Engine(const ModelConfig& cfg, std::unique_ptr<WeightStore> store, const
       plan_(cfg.layer_types, cfg.n_layers, cfg.force_nodiag),
       store_(std::move(store)),
       w_(store_->bind(cfg_, plan_)),
+      packed_(pack_linears(w_, *store_)),
       opts_(opts),
       pool_(std::make_shared<KvPool>(int32_t(plan_.cached_layers().size()), int64_t(cfg_.n_kv_heads) * cfg_.head_dim,
                                      opts.kv_dtype, kv_pool_blocks(cfg_, plan_, opts))),
@@ -63,6 +64,7 @@ void Engine::embed(const int32_t* tokens, int64_t n) {
 
 void Engine::run_layer(const Rows& rows, int32_t layer) {
   const LayerWeights& lw = w_.layers[size_t(layer)];
+  const PackedLayer& pw = packed_.layers[size_t(layer)];
   const LayerRole& role = plan_.role(layer);
   const int64_t n = rows.n, d = cfg_.hidden_size;
   const int64_t q_width = int64_t(cfg_.n_heads) * cfg_.head_dim, kv_width = int64_t(cfg_.n_kv_heads) * cfg_.head_dim;
@@ -75,7 +77,7 @@ void Engine::run_layer(const Rows& rows, int32_t layer) {
   };
 
   rmsnorm(xb, x, lw.attn_norm.data, lw.attn_norm.dtype, n, d, cfg_.rms_norm_eps);
-  const MatmulOut qkv[3] = {{act_.q.data(), lw.wq}, {act_.k.data(), lw.wk}, {act_.v.data(), lw.wv}};
+  const MatmulOut qkv[3] = {{act_.q.data(), pw.wq.view()}, {act_.k.data(), pw.wk.view()}, {act_.v.data(), pw.wv.view()}};
   matmul_many(qkv, role.computes_kv ? 3 : 1, xb, n, threads_);
   rope(act_.q.data(), cfg_.n_heads, q_width);
   if (role.computes_kv) {
@@ -96,14 +98,14 @@ void Engine::run_layer(const Rows& rows, int32_t layer) {
     for (int64_t i = 0; i < n; ++i) act_.views[size_t(i)] = rows.seqs[i]->view(slot);
     attention_rows(act_.att.data(), act_.q.data(), n, rows.positions, act_.views.data(), shape, mask, threads_);
   }
-  matmul(act_.proj.data(), act_.att.data(), n, lw.wo, threads_);
+  matmul(act_.proj.data(), act_.att.data(), n, pw.wo.view(), threads_);
   add_inplace(x, act_.proj.data(), n * d);
 
   rmsnorm(xb, x, lw.ffn_norm.data, lw.ffn_norm.dtype, n, d, cfg_.rms_norm_eps);
-  const MatmulOut gate_up[2] = {{act_.gate.data(), lw.w_gate}, {act_.up.data(), lw.w_up}};
+  const MatmulOut gate_up[2] = {{act_.gate.data(), pw.gate.view()}, {act_.up.data(), pw.up.view()}};
   matmul_many(gate_up, 2, xb, n, threads_);
   silu_mul(act_.gate.data(), act_.up.data(), n * cfg_.intermediate_size);
-  matmul(act_.proj.data(), act_.gate.data(), n, lw.w_down, threads_);
+  matmul(act_.proj.data(), act_.gate.data(), n, pw.down.view(), threads_);
   add_inplace(x, act_.proj.data(), n * d);
 }
 
@@ -144,7 +146,7 @@ std::vector<float> Engine::logits(const float* hidden, int64_t rows) {
   std::vector<float> normed(size_t(rows * d));
   rmsnorm(normed.data(), hidden, w_.final_norm.data, w_.final_norm.dtype, rows, d, cfg_.rms_norm_eps);
   std::vector<float> out(size_t(rows * cfg_.vocab_size));
-  matmul(out.data(), normed.data(), rows, w_.lm_head, threads_);
+  matmul(out.data(), normed.data(), rows, packed_.lm_head.view(), threads_);
   return out;
 }
 

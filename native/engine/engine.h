@@ -11,6 +11,7 @@
 #include "cache/kv_pool.h"
 #include "cache/sequence.h"
 #include "engine/model_engine.h"
+#include "engine/packed_linears.h"
 #include "kernels/cpu/thread_pool.h"
 #include "model/config.h"
 #include "model/layer_plan.h"
@@ -76,6 +77,7 @@ class Engine : public ModelEngine {
   LayerPlan plan_;
   std::unique_ptr<WeightStore> store_;
   ModelWeights w_;
+  PackedLinears packed_;  // every matmul reads these, not w_'s linear views
   EngineOptions opts_;
   std::vector<double> inv_freq_;  // [head_dim / 2]
   std::shared_ptr<KvPool> pool_;  // K/V of every sequence, cached layers only

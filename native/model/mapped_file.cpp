@@ -45,6 +45,8 @@ MappedFile::~MappedFile() {
   if (file_) CloseHandle(file_);
 }
 
+void MappedFile::release(const void*, uint64_t) const {}
+
 #else
 
 MappedFile::MappedFile(const std::string& path) : path_(path) {
@@ -69,6 +71,14 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
 
 MappedFile::~MappedFile() {
   if (data_) ::munmap(const_cast<uint8_t*>(data_), size_t(size_));
+}
+
+void MappedFile::release(const void* p, uint64_t bytes) const {
+  const auto page = uintptr_t(::sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = (reinterpret_cast<uintptr_t>(p) + page - 1) / page * page;
+  const uintptr_t end = (reinterpret_cast<uintptr_t>(p) + bytes) / page * page;
+  // The mapping is private and never written: dropping its pages loses nothing.
+  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), size_t(end - begin), MADV_DONTNEED);
 }
 
 #endif

@@ -15,6 +15,11 @@ class MappedFile {
 
   const uint8_t* data() const { return data_; }
   uint64_t size() const { return size_; }
+  bool contains(const void* p) const { return p >= data_ && p < data_ + size_; }
+
+  // Drops the resident pages wholly inside [p, p + bytes) (a copy of the weights has been
+  // made elsewhere); a later read maps them in again from the file. A no-op off POSIX.
+  void release(const void* p, uint64_t bytes) const;
   const std::string& path() const { return path_; }
 
  private:

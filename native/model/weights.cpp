@@ -99,4 +99,9 @@ uint64_t WeightStore::parameter_count() const {
   return n;
 }
 
+void WeightStore::release_rows(const WeightView& w, int64_t rows) const {
+  for (const auto& f : files_)
+    if (f->contains(w.data)) return f->release(w.data, uint64_t(rows * w.cols) * dtype_size(w.dtype));
+}
+
 }  // namespace lckv

@@ -49,6 +49,10 @@ class WeightStore {
   ModelWeights bind(const ModelConfig& cfg, const LayerPlan& plan) const;
   uint64_t parameter_count() const;
 
+  // Releases the mapped pages under the first `rows` rows of a view this store bound
+  // (MappedFile::release); views into copies of misaligned tensors are left alone.
+  void release_rows(const WeightView& w, int64_t rows) const;
+
  private:
   WeightView get(const std::string& name, int64_t rows, int64_t cols) const;
   bool has(const std::string& name) const { return tensors_.count(name) != 0; }

@@ -60,11 +60,12 @@ TEST_CASE("matmul: every ISA, dtype and odd shape matches the reference") {
             const auto wf = random_floats(size_t(rows * cols), uint32_t(rows * 131 + cols));
             const auto wb = encode(wf, dt);
             const WeightView w{wb.data(), dt, rows, cols};
+            const PackedWeight packed(w);
             const auto x = random_floats(size_t(n * cols), uint32_t(n + 7));
             std::vector<float> want(size_t(n * rows)), got1(want.size()), got2(want.size());
             matmul_reference(want.data(), x.data(), n, w);
-            matmul(got1.data(), x.data(), n, w, one);
-            matmul(got2.data(), x.data(), n, w, two);
+            matmul(got1.data(), x.data(), n, packed.view(), one);
+            matmul(got2.data(), x.data(), n, packed.view(), two);
             const std::string where = std::string(isa_name(isa)) + " " + dtype_name(dt) + " n=" + std::to_string(n) +
                                       " rows=" + std::to_string(rows) + " cols=" + std::to_string(cols);
             CHECK_MSG(max_rel_diff(got1, want) < 1e-5f, where);
@@ -77,9 +78,11 @@ TEST_CASE("matmul: a row's result does not depend on its batch (bitwise)") {
   ThreadPool pool(2);
   for_each_isa([&](Isa isa) {
     for (DType dt : {DType::F32, DType::F16, DType::BF16}) {
-      const int64_t rows = 37, cols = 91, n = 13;
+      // More than a chunk of x rows and a block of columns, so every loop edge is crossed.
+      const int64_t rows = 37, cols = 300, n = 67;
       const auto wb = encode(random_floats(size_t(rows * cols), 3), dt);
-      const WeightView w{wb.data(), dt, rows, cols};
+      const PackedWeight packed(WeightView{wb.data(), dt, rows, cols});
+      const PackedView w = packed.view();
       const auto x = random_floats(size_t(n * cols), 4);
       std::vector<float> batch(size_t(n * rows));
       std::vector<float> alone(static_cast<size_t>(rows));
@@ -101,13 +104,15 @@ TEST_CASE("matmul_many: each product equals matmul alone, bit for bit, however t
         const int64_t cols = 40;
         const int64_t rows[3] = {17, 70, 3};
         std::vector<std::vector<uint8_t>> weights;
+        std::vector<PackedWeight> packed;
         std::vector<std::vector<float>> got(3), want(3);
         std::vector<MatmulOut> outs;
         for (int k = 0; k < 3; ++k) {
           weights.push_back(encode(random_floats(size_t(rows[k] * cols), uint32_t(31 + k)), DType::F16));
           got[size_t(k)].assign(size_t(n * rows[k]), 0.0f);
           want[size_t(k)].assign(size_t(n * rows[k]), 0.0f);
-          outs.push_back({got[size_t(k)].data(), WeightView{weights.back().data(), DType::F16, rows[k], cols}});
+          packed.emplace_back(WeightView{weights.back().data(), DType::F16, rows[k], cols});
+          outs.push_back({got[size_t(k)].data(), packed.back().view()});
         }
         const auto x = random_floats(size_t(n * cols), 30);
         matmul_many(outs.data(), 3, x.data(), n, *pool);

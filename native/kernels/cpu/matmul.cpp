@@ -8,28 +8,28 @@
 namespace lckv {
 
 namespace {
-// Weight rows per task handed to a thread: a multiple of every register tile's row count (3, 4 and 8),
-// and ~100 KB of F16 weights at a hidden size of 768, so the hand-out costs little.
-constexpr int64_t kTaskRows = 48;
+// Panels per task handed to a thread: 48 weight rows, ~74 KB of F16 weights at a hidden
+// size of 768, so the hand-out costs little and both threads finish close together.
+constexpr int64_t kTaskPanels = 3;
 }
 
-void matmul(float* y, const float* x, int64_t n, const WeightView& w, ThreadPool& pool) {
+void matmul(float* y, const float* x, int64_t n, const PackedView& w, ThreadPool& pool) {
   const MatmulOut out{y, w};
   matmul_many(&out, 1, x, n, pool);
 }
 
 void matmul_many(const MatmulOut* outs, int32_t count, const float* x, int64_t n, ThreadPool& pool) {
   const Isa isa = isa_active();
-  auto rows_fn = isa == Isa::Avx2 ? matmul_rows_avx2 : isa == Isa::Neon ? matmul_rows_neon : matmul_rows_generic;
-  auto tasks_of = [](const WeightView& w) { return (w.rows + kTaskRows - 1) / kTaskRows; };
+  auto panels_fn = isa == Isa::Avx2 ? matmul_panels_avx2 : isa == Isa::Neon ? matmul_panels_neon : matmul_panels_generic;
+  auto tasks_of = [](const PackedView& w) { return (panel_count(w.rows) + kTaskPanels - 1) / kTaskPanels; };
   int64_t tasks = 0;
   for (int32_t k = 0; k < count; ++k) tasks += tasks_of(outs[k].w);
-  // Tasks number the products' row ranges in order: find the product, then the range in it.
+  // Tasks number the products' panel ranges in order: find the product, then the range in it.
   pool.for_each_task(tasks, [&](int64_t task) {
     int32_t k = 0;
     while (task >= tasks_of(outs[k].w)) task -= tasks_of(outs[k++].w);
-    const WeightView& w = outs[k].w;
-    rows_fn(outs[k].y, x, n, w, task * kTaskRows, std::min(w.rows, (task + 1) * kTaskRows));
+    const PackedView& w = outs[k].w;
+    panels_fn(outs[k].y, x, n, w, task * kTaskPanels, std::min(panel_count(w.rows), (task + 1) * kTaskPanels));
   });
 }
 
@@ -43,21 +43,21 @@ void matmul_reference(float* y, const float* x, int64_t n, const WeightView& w) 
     }
 }
 
-void matmul_rows_generic(float* y, const float* x, int64_t n, const WeightView& w, int64_t r0, int64_t r1) {
-  thread_local std::vector<float> row;
-  row.resize(size_t(w.cols));
+void matmul_panels_generic(float* y, const float* x, int64_t n, const PackedView& w, int64_t p0, int64_t p1) {
+  thread_local std::vector<float> panel;  // one panel widened to f32, reused by every x row
   const int64_t cols = w.cols;
-  for (int64_t r = r0; r < r1; ++r) {
-    for (int64_t c = 0; c < cols; ++c) row[size_t(c)] = load_as_f32(w.data, w.dtype, size_t(r * cols + c));
+  panel.resize(size_t(cols * kPanelRows));
+  for (int64_t p = p0; p < p1; ++p) {
+    for (int64_t e = 0; e < cols * kPanelRows; ++e)
+      panel[size_t(e)] = load_as_f32(w.data, w.dtype, size_t(p * cols * kPanelRows + e));
+    const int64_t r0 = p * kPanelRows, valid = std::min(kPanelRows, w.rows - r0);
     for (int64_t i = 0; i < n; ++i) {
-      const float* xi = x + i * cols;
-      // Eight independent partial sums in a fixed order: vectorizable and deterministic.
-      float part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-      int64_t c = 0;
-      for (; c + 8 <= cols; c += 8)
-        for (int k = 0; k < 8; ++k) part[k] += xi[c + k] * row[size_t(c + k)];
-      for (; c < cols; ++c) part[c & 7] += xi[c] * row[size_t(c)];
-      y[i * w.rows + r] = ((part[0] + part[4]) + (part[1] + part[5])) + ((part[2] + part[6]) + (part[3] + part[7]));
+      float acc[kPanelRows] = {};
+      for (int64_t c = 0; c < cols; ++c) {
+        const float a = x[i * cols + c];
+        for (int64_t l = 0; l < kPanelRows; ++l) acc[l] += a * panel[size_t(c * kPanelRows + l)];
+      }
+      std::copy(acc, acc + valid, y + i * w.rows + r0);
     }
   }
 }

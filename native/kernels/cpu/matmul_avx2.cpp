@@ -1,7 +1,9 @@
-// AVX2 + FMA + F16C matmul: register tiles of x rows by weight rows (at most 12
-// accumulators, within the 16 ymm registers), weights widened to f32 as they are loaded.
-// Compiled for AVX2 whatever the build's baseline; only called when isa_detect() found
-// the instructions.
+// AVX2 + FMA + F16C panel matmul: each x row holds a panel's 16 outputs in two ymm
+// accumulators; per column, one broadcast of x meets the panel's 16 weights (two loads,
+// widened to f32 as they are loaded). A batch tile is 6 x rows by one panel (12
+// accumulators, 2 weight vectors, 1 broadcast: 15 of the 16 ymm registers); one x row
+// streams 3 panels at once (6 accumulators). Compiled for AVX2 whatever the build's
+// baseline; only called when isa_detect() found the instructions.
 #include "kernels/cpu/matmul.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -19,52 +21,62 @@ namespace lckv {
 
 namespace {
 
-// One x row (decode): 4 weight rows per tile, 4 independent FMA chains streaming weights.
-// Several x rows: 4 x rows by 3 weight rows, 12 accumulators, so each loaded weight vector
-// feeds 4 FMAs. Either way each output is the same FMA sequence over the same columns.
 struct Avx2Tiles {
-  static constexpr int kDecodeW = 4, kBatchX = 4, kBatchW = 3;
+  static constexpr int kDecodePanels = 3, kBatchRows = 6;
 
   static void prefetch_l2(const void* line) { _mm_prefetch(static_cast<const char*>(line), _MM_HINT_T1); }
 
-  template <DType T, int NX, int NW>
-  static void tile(float* y, int64_t y_stride, const float* x, const void* w, int64_t cols, int64_t r) {
-    __m256 acc[NX][NW];
-    for (int i = 0; i < NX; ++i)
-      for (int j = 0; j < NW; ++j) acc[i][j] = _mm256_setzero_ps();
-    const int64_t body = cols & ~int64_t(7);
-    constexpr int64_t kLine = 64 / int64_t(T == DType::F32 ? 4 : 2);  // weights per cache line
-    for (int64_t c = 0; c < body; c += 8) {
-      // One x row streams weights once: fetch the next tile's rows while this one computes,
-      // so short rows (hidden sizes of a few hundred) do not wait for the prefetcher to ramp up.
-      // Integer address arithmetic: past the last tile the hint points beyond the matrix,
-      // which a prefetch tolerates and a pointer may not.
-      if (NX == 1 && (c & (kLine - 1)) == 0)
-        for (int j = 0; j < NW; ++j) {
-          const uintptr_t ahead = uintptr_t(((r + NW + j) * cols + c) * int64_t(dtype_size(T)));
-          _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(w) + ahead), _MM_HINT_T0);
+  // The loops over MR, NP and the two halves are unrolled before scalar replacement runs,
+  // so the accumulators live in registers (otherwise GCC stores them all every column).
+  template <DType T, int MR, int NP>
+  static void tile(float* acc, int64_t acc_stride, bool fresh, const float* x, int64_t x_stride, const uint8_t* panel,
+                   int64_t panel_bytes, int64_t k0, int64_t k1) {
+    constexpr int64_t kElem = T == DType::F32 ? 4 : 2, kColBytes = kPanelRows * kElem;
+    __m256 a[MR][NP][2];
+#pragma GCC unroll 6
+    for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 3
+      for (int q = 0; q < NP; ++q)
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; ++h)
+          a[i][q][h] = fresh ? _mm256_setzero_ps() : _mm256_loadu_ps(acc + i * acc_stride + q * kPanelRows + 8 * h);
+    for (int64_t k = k0; k < k1; ++k) {
+      // One x row streams its panels from memory: ask for them ~1 KB ahead of use. Integer
+      // address arithmetic: near the end the hint points past the matrix, which a prefetch
+      // tolerates and a pointer may not.
+      if (MR == 1 && (k * kColBytes) % 64 == 0)
+#pragma GCC unroll 3
+        for (int q = 0; q < NP; ++q) {
+          const uintptr_t ahead = reinterpret_cast<uintptr_t>(panel) + uintptr_t(q * panel_bytes + k * kColBytes + 1024);
+          _mm_prefetch(reinterpret_cast<const char*>(ahead), _MM_HINT_T0);
         }
-      __m256 wv[NW];
-      for (int j = 0; j < NW; ++j) wv[j] = avx2::load8<T>(w, (r + j) * cols + c);
-      for (int i = 0; i < NX; ++i) {
-        const __m256 xv = _mm256_loadu_ps(x + i * cols + c);
-        for (int j = 0; j < NW; ++j) acc[i][j] = _mm256_fmadd_ps(xv, wv[j], acc[i][j]);
+      __m256 wv[NP][2];
+#pragma GCC unroll 3
+      for (int q = 0; q < NP; ++q)
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; ++h) wv[q][h] = avx2::load8<T>(panel + q * panel_bytes, k * kPanelRows + 8 * h);
+#pragma GCC unroll 6
+      for (int i = 0; i < MR; ++i) {
+        const __m256 xv = _mm256_broadcast_ss(x + i * x_stride + k);
+#pragma GCC unroll 3
+        for (int q = 0; q < NP; ++q)
+#pragma GCC unroll 2
+          for (int h = 0; h < 2; ++h) a[i][q][h] = _mm256_fmadd_ps(xv, wv[q][h], a[i][q][h]);
       }
     }
-    for (int i = 0; i < NX; ++i)
-      for (int j = 0; j < NW; ++j) {
-        float sum = avx2::hsum(acc[i][j]);
-        for (int64_t c = body; c < cols; ++c)
-          sum += x[i * cols + c] * load_as_f32(w, T, size_t((r + j) * cols + c));
-        y[i * y_stride + r + j] = sum;
-      }
+#pragma GCC unroll 6
+    for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 3
+      for (int q = 0; q < NP; ++q)
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; ++h) _mm256_storeu_ps(acc + i * acc_stride + q * kPanelRows + 8 * h, a[i][q][h]);
   }
 };
 
 }  // namespace
 
-void matmul_rows_avx2(float* y, const float* x, int64_t n, const WeightView& w, int64_t r0, int64_t r1) {
-  MatmulTiles<Avx2Tiles>::run(y, x, n, w, r0, r1);
+void matmul_panels_avx2(float* y, const float* x, int64_t n, const PackedView& w, int64_t p0, int64_t p1) {
+  PanelTiles<Avx2Tiles>::run(y, x, n, w, p0, p1);
 }
 
 }  // namespace lckv
@@ -76,8 +88,8 @@ void matmul_rows_avx2(float* y, const float* x, int64_t n, const WeightView& w, 
 #else
 
 namespace lckv {
-void matmul_rows_avx2(float* y, const float* x, int64_t n, const WeightView& w, int64_t r0, int64_t r1) {
-  matmul_rows_generic(y, x, n, w, r0, r1);
+void matmul_panels_avx2(float* y, const float* x, int64_t n, const PackedView& w, int64_t p0, int64_t p1) {
+  matmul_panels_generic(y, x, n, w, p0, p1);
 }
 }  // namespace lckv
 

@@ -1,9 +1,8 @@
-// NEON matmul for arm64: register tiles of x rows by weight rows, weights widened to f32
-// as they are loaded. Each (x row, weight row) pair owns one 4-lane accumulator stepping
-// 4 columns at a time, so an output is the same FMA sequence in every tile shape and its
-// result does not depend on the batch. AArch64 has 32 vector registers: the widest tile
-// (4 x rows by 4 weight rows) holds 16 accumulators, 4 weight vectors and 1 x vector,
-// with room to spare so the compiler need not spill inside the loop.
+// NEON panel matmul for arm64: each x row holds a panel's 16 outputs in four 4-lane
+// accumulators; per column, one x value meets the panel's 16 weights (widened to f32 as
+// they are loaded). A batch tile is 6 x rows by one panel (24 accumulators and 4 weight
+// vectors of the 32 registers); one x row streams 3 panels at once. Every output is one
+// fused multiply-add chain over its columns, so its result does not depend on the batch.
 #include "kernels/cpu/matmul.h"
 
 #if defined(__aarch64__)
@@ -16,7 +15,7 @@ namespace lckv {
 
 namespace {
 
-// Columns index .. index + 3 of a weight matrix, widened to f32.
+// Values index .. index + 3 of an F32/F16/BF16 array, as f32.
 template <DType T>
 inline float32x4_t load4(const void* base, int64_t index) {
   if constexpr (T == DType::F32) {
@@ -29,45 +28,52 @@ inline float32x4_t load4(const void* base, int64_t index) {
   }
 }
 
-// One x row (decode): 8 weight rows per tile, 8 independent FMA chains streaming weights.
-// Several x rows: 4 x rows by 4 weight rows, so each loaded weight vector feeds 4 FMAs.
 struct NeonTiles {
-  static constexpr int kDecodeW = 8, kBatchX = 4, kBatchW = 4;
+  static constexpr int kDecodePanels = 3, kBatchRows = 6;
 
   static void prefetch_l2(const void* line) { __builtin_prefetch(line, 0, 2); }
 
-  // GCC keeps an accumulator array in registers only if the loops over x rows are unrolled
-  // before scalar replacement runs; without the pragmas it stores all 16 every step.
-  template <DType T, int NX, int NW>
-  static void tile(float* y, int64_t y_stride, const float* x, const void* w, int64_t cols, int64_t r) {
-    float32x4_t acc[NX][NW] = {};
-    const int64_t body = cols & ~int64_t(3);
-    for (int64_t c = 0; c < body; c += 4) {
-      float32x4_t wv[NW];
-      for (int j = 0; j < NW; ++j) wv[j] = load4<T>(w, (r + j) * cols + c);
+  // GCC keeps an accumulator array in registers only if the loops are unrolled before
+  // scalar replacement runs; without the pragmas it stores them all every step.
+  template <DType T, int MR, int NP>
+  static void tile(float* acc, int64_t acc_stride, bool fresh, const float* x, int64_t x_stride, const uint8_t* panel,
+                   int64_t panel_bytes, int64_t k0, int64_t k1) {
+    float32x4_t a[MR][NP][4];
+#pragma GCC unroll 6
+    for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 3
+      for (int q = 0; q < NP; ++q)
 #pragma GCC unroll 4
-      for (int i = 0; i < NX; ++i) {
-        const float32x4_t xv = vld1q_f32(x + i * cols + c);
-        for (int j = 0; j < NW; ++j) acc[i][j] = vfmaq_f32(acc[i][j], xv, wv[j]);
+        for (int h = 0; h < 4; ++h)
+          a[i][q][h] = fresh ? vdupq_n_f32(0.0f) : vld1q_f32(acc + i * acc_stride + q * kPanelRows + 4 * h);
+    for (int64_t k = k0; k < k1; ++k) {
+      float32x4_t wv[NP][4];
+#pragma GCC unroll 3
+      for (int q = 0; q < NP; ++q)
+#pragma GCC unroll 4
+        for (int h = 0; h < 4; ++h) wv[q][h] = load4<T>(panel + q * panel_bytes, k * kPanelRows + 4 * h);
+#pragma GCC unroll 6
+      for (int i = 0; i < MR; ++i) {
+        const float32x4_t xv = vdupq_n_f32(x[i * x_stride + k]);
+#pragma GCC unroll 3
+        for (int q = 0; q < NP; ++q)
+#pragma GCC unroll 4
+          for (int h = 0; h < 4; ++h) a[i][q][h] = vfmaq_f32(a[i][q][h], xv, wv[q][h]);
       }
     }
-    float sum[NX][NW];
+#pragma GCC unroll 6
+    for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 3
+      for (int q = 0; q < NP; ++q)
 #pragma GCC unroll 4
-    for (int i = 0; i < NX; ++i)
-      for (int j = 0; j < NW; ++j) sum[i][j] = vaddvq_f32(acc[i][j]);  // one fixed order for every tile
-    for (int i = 0; i < NX; ++i)
-      for (int j = 0; j < NW; ++j) {
-        for (int64_t c = body; c < cols; ++c)
-          sum[i][j] += x[i * cols + c] * load_as_f32(w, T, size_t((r + j) * cols + c));
-        y[i * y_stride + r + j] = sum[i][j];
-      }
+        for (int h = 0; h < 4; ++h) vst1q_f32(acc + i * acc_stride + q * kPanelRows + 4 * h, a[i][q][h]);
   }
 };
 
 }  // namespace
 
-void matmul_rows_neon(float* y, const float* x, int64_t n, const WeightView& w, int64_t r0, int64_t r1) {
-  MatmulTiles<NeonTiles>::run(y, x, n, w, r0, r1);
+void matmul_panels_neon(float* y, const float* x, int64_t n, const PackedView& w, int64_t p0, int64_t p1) {
+  PanelTiles<NeonTiles>::run(y, x, n, w, p0, p1);
 }
 
 }  // namespace lckv
@@ -76,8 +82,8 @@ void matmul_rows_neon(float* y, const float* x, int64_t n, const WeightView& w, 
 
 namespace lckv {
 // Never called off arm64: isa_available() offers the NEON path only there.
-void matmul_rows_neon(float* y, const float* x, int64_t n, const WeightView& w, int64_t r0, int64_t r1) {
-  matmul_rows_generic(y, x, n, w, r0, r1);
+void matmul_panels_neon(float* y, const float* x, int64_t n, const PackedView& w, int64_t p0, int64_t p1) {
+  matmul_panels_generic(y, x, n, w, p0, p1);
 }
 }  // namespace lckv
 

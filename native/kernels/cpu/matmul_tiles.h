@@ -1,79 +1,106 @@
-// The loops around a matmul register tile, shared by every vector ISA path: x rows in
-// chunks, weight rows in blocks that stay in L2 while each x tile (in L1) meets every tile
-// of the block, and the choice of tile shape for the rows left. An ISA path supplies
-//   template <DType T, int NX, int NW> static void tile(y, y_stride, x, w, cols, r);
-// (NX x rows against weight rows r .. r + NW, every output the same instruction sequence
-// whatever the tile shape), its decode tile width kDecodeW (one x row), its batch tile
-// kBatchX x kBatchW, and static void prefetch_l2(const void* line). Templates only: instantiate it where the ISA's tile is compiled.
+// The loops around a panel matmul register tile, shared by every vector ISA path. An ISA
+// path supplies
+//   template <DType T, int MR, int NP>
+//   static void tile(float* acc, int64_t acc_stride, bool fresh, const float* x, int64_t x_stride,
+//                    const uint8_t* panel, int64_t panel_bytes, int64_t k0, int64_t k1);
+// which adds columns [k0, k1) of MR x rows times NP consecutive panels to MR x (NP * 16)
+// accumulators (rows acc_stride floats apart, zero first when `fresh`), one multiply-add
+// per column in ascending order; its decode width kDecodePanels (NP for one x row), its
+// batch height kBatchRows (MR for several), and static void prefetch_l2(const void* line).
+// Accumulators pass between column blocks through memory, exactly, so blocking never
+// changes a result. Templates only: instantiate where the ISA's tile is compiled.
 #pragma once
+#include <algorithm>
 #include <cstdint>
+#include <vector>
 
-#include "kernels/cpu/tensor_view.h"
+#include "kernels/cpu/packed_weight.h"
 
 namespace lckv {
 
 template <typename Isa>
-struct MatmulTiles {
-  static void run(float* y, const float* x, int64_t n, const WeightView& w, int64_t r0, int64_t r1) {
+struct PanelTiles {
+  static void run(float* y, const float* x, int64_t n, const PackedView& w, int64_t p0, int64_t p1) {
     switch (w.dtype) {
-      case DType::F32: rows<DType::F32>(y, x, n, w, r0, r1); break;
-      case DType::F16: rows<DType::F16>(y, x, n, w, r0, r1); break;
-      case DType::BF16: rows<DType::BF16>(y, x, n, w, r0, r1); break;
+      case DType::F32: panels<DType::F32>(y, x, n, w, p0, p1); break;
+      case DType::F16: panels<DType::F16>(y, x, n, w, p0, p1); break;
+      case DType::BF16: panels<DType::BF16>(y, x, n, w, p0, p1); break;
     }
   }
 
  private:
-  // Rows i .. i + nx of x (nx <= MAX_NX) against weight rows r .. r + NW.
-  template <DType T, int NW, int MAX_NX>
-  static void x_tile(float* y, int64_t y_stride, const float* x, int64_t nx, const void* w, int64_t cols, int64_t r) {
-    if constexpr (MAX_NX >= 4) {
-      if (nx >= 4) return Isa::template tile<T, 4, NW>(y, y_stride, x, w, cols, r);
-      if (nx == 3) return Isa::template tile<T, 3, NW>(y, y_stride, x, w, cols, r);
+  // Columns per block: a block of one panel (8-16 KB) stays in L1 while every x tile of the
+  // chunk meets it; x rows per chunk: their blocks stay in L2.
+  static constexpr int64_t kBlockCols = 128;
+  static constexpr int64_t kChunkRows = 10 * Isa::kBatchRows;
+
+  template <DType T>
+  static void panels(float* y, const float* x, int64_t n, const PackedView& w, int64_t p0, int64_t p1) {
+    thread_local std::vector<float> acc;
+    const int64_t np = p1 - p0, panel_bytes = w.cols * kPanelRows * int64_t(dtype_size(T));
+    const auto* first = static_cast<const uint8_t*>(w.data) + p0 * panel_bytes;
+    for (int64_t i0 = 0; i0 < n; i0 += kChunkRows) {
+      const int64_t rows = std::min(kChunkRows, n - i0), stride = np * kPanelRows;
+      acc.resize(size_t(rows * stride));
+      if (rows == 1)
+        decode_row<T>(acc.data(), x + i0 * w.cols, w.cols, first, panel_bytes, np);
+      else
+        chunk<T>(acc.data(), stride, x + i0 * w.cols, rows, w.cols, first, panel_bytes, np);
+      const int64_t r0 = p0 * kPanelRows, valid = std::min(stride, w.rows - r0);
+      for (int64_t i = 0; i < rows; ++i) std::copy_n(acc.data() + i * stride, valid, y + (i0 + i) * w.rows + r0);
     }
-    if constexpr (MAX_NX >= 2) {
-      if (nx == 2) return Isa::template tile<T, 2, NW>(y, y_stride, x, w, cols, r);
-    }
-    Isa::template tile<T, 1, NW>(y, y_stride, x, w, cols, r);
   }
 
-  // Weight rows [r0, r1) in tiles of NW against x rows [i0, i1) in tiles of up to MAX_NX.
-  // While the x tiles meet one block of weight rows, each issues the prefetch of its share
-  // of the next block, so that block's stream from memory overlaps this one's arithmetic.
-  template <DType T, int NW, int MAX_NX>
-  static void row_tiles(float* y, const float* x, int64_t i0, int64_t i1, const WeightView& w, int64_t r0, int64_t r1) {
-    constexpr int64_t kBlock = 8 * NW;
-    const int64_t x_tiles = (i1 - i0 + MAX_NX - 1) / MAX_NX;
-    for (int64_t b0 = r0; b0 < r1; b0 += kBlock) {
-      const int64_t b1 = b0 + kBlock < r1 ? b0 + kBlock : r1;
-      const int64_t next_end = b1 + kBlock < r1 ? b1 + kBlock : r1;
-      for (int64_t i = i0, t = 0; i < i1; i += MAX_NX, ++t) {
-        if (x_tiles > 1) prefetch_share(w, b1, next_end, t, x_tiles);
-        float* yi = y + i * w.rows;
-        const float* xi = x + i * w.cols;
-        int64_t r = b0;
-        for (; r + NW <= b1; r += NW) x_tile<T, NW, MAX_NX>(yi, w.rows, xi, i1 - i, w.data, w.cols, r);
-        for (; r < b1; ++r) x_tile<T, 1, MAX_NX>(yi, w.rows, xi, i1 - i, w.data, w.cols, r);
+  // One x row: kDecodePanels panel streams at a time over all columns.
+  template <DType T>
+  static void decode_row(float* acc, const float* x, int64_t cols, const uint8_t* first, int64_t panel_bytes, int64_t np) {
+    constexpr int kW = Isa::kDecodePanels;
+    int64_t p = 0;
+    for (; p + kW <= np; p += kW)
+      Isa::template tile<T, 1, kW>(acc + p * kPanelRows, 0, true, x, cols, first + p * panel_bytes, panel_bytes, 0, cols);
+    for (; p < np; ++p)
+      Isa::template tile<T, 1, 1>(acc + p * kPanelRows, 0, true, x, cols, first + p * panel_bytes, panel_bytes, 0, cols);
+  }
+
+  // Several x rows: column blocks outermost, then panels, then x tiles, so one panel block
+  // is reused from L1 by every x tile. Each x tile prefetches its share of the next block.
+  // The rows are split into tiles of as equal a height as possible (32 rows: 6, 6, 5, 5, 5,
+  // 5, not five of 6 and a slow one of 2).
+  template <DType T>
+  static void chunk(float* acc, int64_t stride, const float* x, int64_t rows, int64_t cols, const uint8_t* first,
+                    int64_t panel_bytes, int64_t np) {
+    constexpr int64_t kMr = Isa::kBatchRows;
+    const int64_t tiles = (rows + kMr - 1) / kMr, elem = int64_t(dtype_size(T));
+    const int64_t base = rows / tiles, taller = rows % tiles;  // the first `taller` tiles get base + 1 rows
+    for (int64_t k0 = 0; k0 < cols; k0 += kBlockCols) {
+      const int64_t k1 = std::min(cols, k0 + kBlockCols);
+      for (int64_t p = 0; p < np; ++p) {
+        // The next unit of work: this block of the next panel, else the next block of the first.
+        const int64_t next_p = p + 1 < np ? p + 1 : 0, next_k0 = p + 1 < np ? k0 : k1;
+        const int64_t next_k1 = std::min(cols, next_k0 + kBlockCols);
+        const uint8_t* next = first + next_p * panel_bytes + next_k0 * kPanelRows * elem;
+        const int64_t next_lines = next_k0 < cols ? ((next_k1 - next_k0) * kPanelRows * elem + 63) / 64 : 0;
+        for (int64_t t = 0; t < tiles; ++t) {
+          for (int64_t l = next_lines * t / tiles; l < next_lines * (t + 1) / tiles; ++l) Isa::prefetch_l2(next + l * 64);
+          const int64_t i = t * base + std::min(t, taller), height = base + (t < taller ? 1 : 0);
+          x_tile<T>(height, acc + i * stride + p * kPanelRows, stride, k0 == 0, x + i * cols, cols,
+                    first + p * panel_bytes, panel_bytes, k0, k1);
+        }
       }
     }
   }
 
-  // Share `part` of `parts` of the cache lines of weight rows [b0, b1), towards L2.
-  static void prefetch_share(const WeightView& w, int64_t b0, int64_t b1, int64_t part, int64_t parts) {
-    if (b0 >= b1) return;
-    const int64_t row_bytes = w.cols * int64_t(dtype_size(w.dtype)), lines = ((b1 - b0) * row_bytes + 63) / 64;
-    const auto* base = static_cast<const char*>(w.data) + b0 * row_bytes;
-    for (int64_t l = lines * part / parts; l < lines * (part + 1) / parts; ++l) Isa::prefetch_l2(base + l * 64);
-  }
-
   template <DType T>
-  static void rows(float* y, const float* x, int64_t n, const WeightView& w, int64_t r0, int64_t r1) {
-    constexpr int64_t kXChunk = 64;  // x rows per pass over the weights
-    for (int64_t i0 = 0; i0 < n; i0 += kXChunk) {
-      const int64_t i1 = i0 + kXChunk < n ? i0 + kXChunk : n;
-      if (i1 - i0 == 1)
-        row_tiles<T, Isa::kDecodeW, 1>(y, x, i0, i1, w, r0, r1);
-      else
-        row_tiles<T, Isa::kBatchW, Isa::kBatchX>(y, x, i0, i1, w, r0, r1);
+  static void x_tile(int64_t mr, float* acc, int64_t stride, bool fresh, const float* x, int64_t cols,
+                     const uint8_t* panel, int64_t panel_bytes, int64_t k0, int64_t k1) {
+    static_assert(Isa::kBatchRows == 6, "x_tile dispatches tiles of 1 to 6 rows");
+    switch (mr) {
+      case 1: return Isa::template tile<T, 1, 1>(acc, stride, fresh, x, cols, panel, panel_bytes, k0, k1);
+      case 2: return Isa::template tile<T, 2, 1>(acc, stride, fresh, x, cols, panel, panel_bytes, k0, k1);
+      case 3: return Isa::template tile<T, 3, 1>(acc, stride, fresh, x, cols, panel, panel_bytes, k0, k1);
+      case 4: return Isa::template tile<T, 4, 1>(acc, stride, fresh, x, cols, panel, panel_bytes, k0, k1);
+      case 5: return Isa::template tile<T, 5, 1>(acc, stride, fresh, x, cols, panel, panel_bytes, k0, k1);
+      default: return Isa::template tile<T, Isa::kBatchRows, 1>(acc, stride, fresh, x, cols, panel, panel_bytes, k0, k1);
     }
   }
 };
