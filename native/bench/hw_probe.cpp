@@ -62,22 +62,25 @@ std::vector<double> probe_triad(int64_t n, int32_t reps, ThreadPool& pool) {
 std::vector<double> probe_read(int64_t n, int32_t reps, ThreadPool& pool) {
   std::unique_ptr<float[]> a(new float[size_t(n)]);
   const float* pa = a.get();
+  const auto sum = isa_active() == Isa::Avx2 ? read_sum_avx2 : read_sum_generic;
   std::vector<float> sinks(size_t(pool.size()));
   return timed_slices(
       n, reps, pool, [&](int32_t, int64_t i0, int64_t i1) { std::fill(a.get() + i0, a.get() + i1, 1.0f); },
-      [&](int32_t tid, int64_t i0, int64_t i1) {
-        // Independent partial sums: the loop vectorizes and no add waits on the previous one.
-        float part[kChains][kLanes] = {};
-        int64_t i = i0;
-        for (; i + kChains * kLanes <= i1; i += kChains * kLanes)
-          for (int j = 0; j < kChains; ++j)
-            for (int l = 0; l < kLanes; ++l) part[j][l] += pa[i + j * kLanes + l];
-        float sum = 0;
-        for (; i < i1; ++i) sum += pa[i];
-        for (int j = 0; j < kChains; ++j)
-          for (int l = 0; l < kLanes; ++l) sum += part[j][l];
-        sinks[size_t(tid)] = sum;
-      });
+      [&](int32_t tid, int64_t i0, int64_t i1) { sinks[size_t(tid)] = sum(pa + i0, i1 - i0); });
+}
+
+float read_sum_generic(const float* a, int64_t n) {
+  // Independent partial sums: the loop vectorizes and no add waits on the previous one.
+  float part[kChains][kLanes] = {};
+  int64_t i = 0;
+  for (; i + kChains * kLanes <= n; i += kChains * kLanes)
+    for (int j = 0; j < kChains; ++j)
+      for (int l = 0; l < kLanes; ++l) part[j][l] += a[i + j * kLanes + l];
+  float sum = 0;
+  for (; i < n; ++i) sum += a[i];
+  for (int j = 0; j < kChains; ++j)
+    for (int l = 0; l < kLanes; ++l) sum += part[j][l];
+  return sum;
 }
 
 std::vector<double> probe_matmul(int64_t m, int64_t n, int64_t k, int32_t reps, ThreadPool& pool) {

@@ -38,4 +38,10 @@ double fma_loop_generic(int64_t iterations, float* sink);
 double fma_loop_avx2(int64_t iterations, float* sink);
 double fma_loop_neon(int64_t iterations, float* sink);
 
+// Per-path bodies of probe_read: the sum of a[0 .. n) through independent vector adds.
+// The portable one serves arm64 too (NEON is its baseline); x86-64's baseline is SSE2,
+// which streams well below what the AVX2 kernels read.
+float read_sum_generic(const float* a, int64_t n);
+float read_sum_avx2(const float* a, int64_t n);
+
 }  // namespace lckv

@@ -1,5 +1,6 @@
-// The register-only multiply-add loop on the AVX2 + FMA path: twelve independent 8-lane
-// FMA chains, enough to keep two FMA pipes busy through a 4-cycle latency. Compiled for
+// The AVX2 + FMA probe bodies: the register-only multiply-add loop (twelve independent
+// 8-lane FMA chains, enough to keep two FMA pipes busy through a 4-cycle latency) and the
+// read-only stream (four 8-lane sums, 128 bytes per step). Compiled for
 // AVX2 whatever the build's baseline; only called when isa_active() chose that path.
 #include "bench/hw_probe.h"
 
@@ -45,6 +46,23 @@ double fma_loop_avx2(int64_t iterations, float* sink) {
   return 2.0 * double(iterations) * 12 * 8;
 }
 
+float read_sum_avx2(const float* a, int64_t n) {
+  __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    s0 = _mm256_add_ps(s0, _mm256_loadu_ps(a + i));
+    s1 = _mm256_add_ps(s1, _mm256_loadu_ps(a + i + 8));
+    s2 = _mm256_add_ps(s2, _mm256_loadu_ps(a + i + 16));
+    s3 = _mm256_add_ps(s3, _mm256_loadu_ps(a + i + 24));
+  }
+  alignas(32) float lanes[8];
+  _mm256_store_ps(lanes, _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+  float sum = 0;
+  for (float l : lanes) sum += l;
+  for (; i < n; ++i) sum += a[i];
+  return sum;
+}
+
 }  // namespace lckv
 
 #if defined(__clang__)
@@ -56,6 +74,7 @@ double fma_loop_avx2(int64_t iterations, float* sink) {
 namespace lckv {
 // Never called off x86-64: isa_active() cannot choose the AVX2 path there.
 double fma_loop_avx2(int64_t iterations, float* sink) { return fma_loop_generic(iterations, sink); }
+float read_sum_avx2(const float* a, int64_t n) { return read_sum_generic(a, n); }
 }  // namespace lckv
 
 #endif

@@ -2,6 +2,7 @@
 // work it counts (its accumulators end at the value that many steps must give), and the
 // triad and matmul probes time every repetition.
 #include <cmath>
+#include <vector>
 
 #include "bench/hw_probe.h"
 #include "kernels/cpu/isa.h"
@@ -49,5 +50,14 @@ TEST_CASE("hw probe: every repetition is timed, on every thread count") {
     const FmaProbe fma = probe_fma(100, 2, pool);
     CHECK(fma.seconds.size() == 2);
     CHECK(fma.flops > 0 && fma.flops == double(threads) * (isa_active() == Isa::Neon ? 2.0 * 100 * 16 * 4 : 2.0 * 100 * 12 * 8));
+  }
+}
+
+TEST_CASE("hw probe: the read loops sum every element, on every path") {
+  for (int64_t n : {0, 1, 31, 32, 1001}) {
+    const std::vector<float> ones(static_cast<size_t>(n), 1.0f);
+    CHECK_MSG(read_sum_generic(ones.data(), n) == float(n), "generic n=" + std::to_string(n));
+    for (Isa isa : isa_available())
+      if (isa == Isa::Avx2) CHECK_MSG(read_sum_avx2(ones.data(), n) == float(n), "avx2 n=" + std::to_string(n));
   }
 }
