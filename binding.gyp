@@ -21,6 +21,7 @@
         "native/kernels/cpu/matmul_avx2.cpp",
         "native/kernels/cpu/matmul_neon.cpp",
         "native/kernels/cpu/ops.cpp",
+        "native/kernels/cpu/ops_avx2.cpp",
         "native/kernels/cpu/packed_weight.cpp",
         "native/kernels/cpu/thread_pool.cpp",
         "native/model/layer_plan.cpp",

@@ -187,6 +187,24 @@ TEST_CASE("attention: a query that sees nothing outputs zeros") {
   for (float x : out) CHECK(x == 0.0f);
 }
 
+TEST_CASE("silu_mul: every ISA matches the formula, each element alike wherever it sits") {
+  for_each_isa([&](Isa isa) {
+    auto gate = random_floats(37, 41, 6.0f);
+    gate[0] = -200.0f, gate[1] = 200.0f, gate[2] = 0.0f;  // e^-g saturating, vanishing, one
+    const auto up = random_floats(37, 42);
+    std::vector<float> all = gate;
+    silu_mul(all.data(), up.data(), int64_t(all.size()));
+    for (size_t i = 0; i < gate.size(); ++i) {
+      const double g = gate[i], want = g / (1.0 + std::exp(-g)) * up[i];
+      CHECK_MSG(std::fabs(all[i] - want) <= 1e-6 * std::fabs(want) + 1e-30,
+                std::string(isa_name(isa)) + " g=" + std::to_string(g) + " got " + std::to_string(all[i]));
+      float alone = gate[i];
+      silu_mul(&alone, &up[i], 1);
+      CHECK_MSG(alone == all[i], std::string(isa_name(isa)) + ": element " + std::to_string(i) + " depends on its place");
+    }
+  });
+}
+
 TEST_CASE("rmsnorm and rope match their formulas") {
   const auto x = random_floats(2 * 6, 5);
   const std::vector<float> w{1, 2, 3, 4, 5, 6};

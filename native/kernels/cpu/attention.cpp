@@ -68,9 +68,9 @@ void attention_rows(float* out, const float* q, int64_t n, const int64_t* positi
                     const AttentionShape& shape, const AttentionMask& mask, ThreadPool& pool) {
   const int64_t width = int64_t(shape.n_heads) * shape.head_dim;
   const TileFn fn = tile_fn();
-  pool.for_each_task(n * shape.n_kv_heads, [&](int64_t task) {
-    const int64_t i = task / shape.n_kv_heads;
-    fn(out + i * width, q + i * width, 1, positions[i], int32_t(task % shape.n_kv_heads), kv[i], shape, mask);
+  // One task per row, all its kv heads: a decode row's work is small, so fewer hand-outs.
+  pool.for_each_task(n, [&](int64_t i) {
+    for (int32_t h = 0; h < shape.n_kv_heads; ++h) fn(out + i * width, q + i * width, 1, positions[i], h, kv[i], shape, mask);
   });
 }
 

@@ -50,13 +50,13 @@ struct Avx2Ops {
     __m256 sum = _mm256_setzero_ps();
     int64_t i = 0;
     for (; i + 8 <= count; i += 8) {
-      const __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(s + i), sh));
+      const __m256 e = avx2::exp8(_mm256_sub_ps(_mm256_loadu_ps(s + i), sh));
       _mm256_storeu_ps(s + i, e);
       sum = _mm256_add_ps(sum, e);
     }
     if (i < count) {  // the last lanes through the same vector exp, so no value depends on its lane
-      const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(int32_t(count - i)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-      const __m256 e = _mm256_and_ps(exp8(_mm256_sub_ps(_mm256_maskload_ps(s + i, mask), sh)), _mm256_castsi256_ps(mask));
+      const __m256i mask = avx2::first_lanes(count - i);
+      const __m256 e = _mm256_and_ps(avx2::exp8(_mm256_sub_ps(_mm256_maskload_ps(s + i, mask), sh)), _mm256_castsi256_ps(mask));
       _mm256_maskstore_ps(s + i, mask, e);
       sum = _mm256_add_ps(sum, e);
     }
@@ -111,28 +111,6 @@ struct Avx2Ops {
       for (int j = 0; j < NV; ++j) acc[j] = _mm256_fmadd_ps(a, _mm256_loadu_ps(v + p * n + 8 * j), acc[j]);
     }
     for (int j = 0; j < NV; ++j) _mm256_storeu_ps(o + 8 * j, acc[j]);
-  }
-
-  // e^x for x <= 0 (scores minus their maximum): Cody-Waite range reduction to
-  // x = k ln2 + r, |r| <= ln2 / 2, a degree-5 polynomial for e^r (Cephes' expf
-  // coefficients, ~1 ulp), 2^k through the exponent bits. Below -87.3 it returns 0.
-  static __m256 exp8(__m256 x) {
-    const __m256 lowest = _mm256_set1_ps(-87.3f);
-    const __m256 underflow = _mm256_cmp_ps(x, lowest, _CMP_LT_OQ);
-    x = _mm256_max_ps(x, lowest);
-    const __m256 k = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(k, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(k, _mm256_set1_ps(-2.12194440e-4f), r);
-    __m256 poly = _mm256_set1_ps(1.9875691500e-4f);
-    poly = _mm256_fmadd_ps(poly, r, _mm256_set1_ps(1.3981999507e-3f));
-    poly = _mm256_fmadd_ps(poly, r, _mm256_set1_ps(8.3334519073e-3f));
-    poly = _mm256_fmadd_ps(poly, r, _mm256_set1_ps(4.1665795894e-2f));
-    poly = _mm256_fmadd_ps(poly, r, _mm256_set1_ps(1.6666665459e-1f));
-    poly = _mm256_fmadd_ps(poly, r, _mm256_set1_ps(5.0000001201e-1f));
-    const __m256 er = _mm256_add_ps(_mm256_fmadd_ps(poly, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
-    const __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
-    return _mm256_andnot_ps(underflow, _mm256_mul_ps(er, _mm256_castsi256_ps(bits)));
   }
 };
 

@@ -4,6 +4,8 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/cpu/isa.h"
+
 namespace lckv {
 
 void rmsnorm(float* out, const float* x, const void* weight, DType weight_dtype, int64_t n, int64_t d, float eps) {
@@ -34,6 +36,10 @@ void rope_apply(float* x, int64_t n, int32_t n_heads, int32_t head_dim, int64_t 
 }
 
 void silu_mul(float* gate, const float* up, int64_t count) {
+  (isa_active() == Isa::Avx2 ? silu_mul_avx2 : silu_mul_generic)(gate, up, count);
+}
+
+void silu_mul_generic(float* gate, const float* up, int64_t count) {
   for (int64_t i = 0; i < count; ++i) {
     const float g = gate[i];
     gate[i] = g / (1.0f + std::exp(-g)) * up[i];

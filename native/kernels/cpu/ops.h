@@ -13,8 +13,11 @@ void rmsnorm(float* out, const float* x, const void* weight, DType weight_dtype,
 // inv_freq has head_dim / 2 entries.
 void rope_apply(float* x, int64_t n, int32_t n_heads, int32_t head_dim, int64_t pos0, const double* inv_freq);
 
-// gate[i] = silu(gate[i]) * up[i].
+// gate[i] = silu(gate[i]) * up[i], on the active ISA path; each element's value does not
+// depend on count or on where it sits in the array.
 void silu_mul(float* gate, const float* up, int64_t count);
+void silu_mul_generic(float* gate, const float* up, int64_t count);
+void silu_mul_avx2(float* gate, const float* up, int64_t count);
 
 // x[i] += y[i].
 void add_inplace(float* x, const float* y, int64_t count);
