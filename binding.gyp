@@ -16,6 +16,7 @@
         "native/engine/pass_bounds.cpp",
         "native/kernels/cpu/attention.cpp",
         "native/kernels/cpu/attention_avx2.cpp",
+        "native/kernels/cpu/attention_neon.cpp",
         "native/kernels/cpu/isa.cpp",
         "native/kernels/cpu/matmul.cpp",
         "native/kernels/cpu/matmul_avx2.cpp",

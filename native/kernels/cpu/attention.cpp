@@ -42,7 +42,10 @@ struct GenericOps {
 using TileFn = void (*)(float*, const float*, int64_t, int64_t, int32_t, const KvView&, const AttentionShape&,
                         const AttentionMask&);
 
-TileFn tile_fn() { return isa_active() == Isa::Avx2 ? attend_tile_avx2 : attend_tile_generic; }
+TileFn tile_fn() {
+  const Isa isa = isa_active();
+  return isa == Isa::Avx2 ? attend_tile_avx2 : isa == Isa::Neon ? attend_tile_neon : attend_tile_generic;
+}
 
 constexpr int64_t kTileRows = 16;  // query rows sharing each widened K/V row in a prefill
 

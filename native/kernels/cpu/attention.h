@@ -35,6 +35,8 @@ void attend_tile_generic(float* out, const float* q, int64_t rows, int64_t pos0,
                          const AttentionShape& shape, const AttentionMask& mask);
 void attend_tile_avx2(float* out, const float* q, int64_t rows, int64_t pos0, int32_t kv_head, const KvView& kv,
                       const AttentionShape& shape, const AttentionMask& mask);
+void attend_tile_neon(float* out, const float* q, int64_t rows, int64_t pos0, int32_t kv_head, const KvView& kv,
+                      const AttentionShape& shape, const AttentionMask& mask);
 
 // Plain reference for tests.
 void attention_reference(float* out, const float* q, int64_t n, int64_t pos0, const KvView& kv,

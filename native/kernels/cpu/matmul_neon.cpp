@@ -7,26 +7,12 @@
 
 #if defined(__aarch64__)
 
-#include <arm_neon.h>
-
 #include "kernels/cpu/matmul_tiles.h"
+#include "kernels/cpu/neon_vec.h"
 
 namespace lckv {
 
 namespace {
-
-// Values index .. index + 3 of an F32/F16/BF16 array, as f32.
-template <DType T>
-inline float32x4_t load4(const void* base, int64_t index) {
-  if constexpr (T == DType::F32) {
-    return vld1q_f32(static_cast<const float*>(base) + index);
-  } else if constexpr (T == DType::F16) {
-    return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(static_cast<const uint16_t*>(base) + index)));
-  } else {
-    // bf16 is the top half of an f32: shift each value into the high 16 bits.
-    return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(static_cast<const uint16_t*>(base) + index), 16));
-  }
-}
 
 struct NeonTiles {
   static constexpr int kDecodePanels = 3, kBatchRows = 6;
@@ -51,7 +37,7 @@ struct NeonTiles {
 #pragma GCC unroll 3
       for (int q = 0; q < NP; ++q)
 #pragma GCC unroll 4
-        for (int h = 0; h < 4; ++h) wv[q][h] = load4<T>(panel + q * panel_bytes, k * kPanelRows + 4 * h);
+        for (int h = 0; h < 4; ++h) wv[q][h] = neon::load4<T>(panel + q * panel_bytes, k * kPanelRows + 4 * h);
 #pragma GCC unroll 6
       for (int i = 0; i < MR; ++i) {
         const float32x4_t xv = vdupq_n_f32(x[i * x_stride + k]);
