@@ -82,7 +82,8 @@ export interface NativeAddon {
    * One new token for each sequence, as one forward pass; logits [sequences, vocab], or only
    * of the sequences whose `wantLogits` flag is 1 (in order).
    */
-  decodeBatch(sequences: NativeSequence[], tokens: Int32Array, wantLogits?: Uint8Array): Promise<Float32Array>;
+  /** With `reuse` large enough, the result is a view of its buffer (whatever it held is overwritten). */
+  decodeBatch(sequences: NativeSequence[], tokens: Int32Array, wantLogits?: Uint8Array, reuse?: Float32Array): Promise<Float32Array>;
   isa: string;
   /** The CUDA device this addon would run on; null without a CUDA build or a usable device. */
   cudaDevice(): NativeCudaDevice | null;

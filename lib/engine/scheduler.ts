@@ -75,6 +75,8 @@ export class Scheduler {
   private preemptions = 0;
   private tokensGenerated = 0;
   private busyMs = 0;
+  /** The decode steps' logits buffer, grown to the largest step: jobs read their row before the next step. */
+  private logitsBuffer?: Float32Array;
 
   /** With cyclic groups only token-by-token steps rebuild generated tokens exactly. */
   private readonly cyclic: boolean;
@@ -276,7 +278,9 @@ export class Scheduler {
         batch.map((e) => e.seq),
         tokens,
         wanted,
+        this.logitsBuffer,
       );
+      if (logits.buffer !== this.logitsBuffer?.buffer) this.logitsBuffer = new Float32Array(logits.buffer);
     } catch (err) {
       for (const e of batch)
         if (this.live.has(e.job)) {

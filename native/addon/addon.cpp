@@ -174,7 +174,7 @@ class LogitsWorker : public Napi::AsyncWorker {
 
   void OnOK() override {
     for (auto& b : busy_) *b = false;
-    Napi::Float32Array out = Napi::Float32Array::New(Env(), logits_.size());
+    Napi::Float32Array out = output(logits_.size());
     std::copy(logits_.begin(), logits_.end(), out.Data());
     deferred_.Resolve(out);
   }
@@ -186,6 +186,8 @@ class LogitsWorker : public Napi::AsyncWorker {
 
  protected:
   virtual std::vector<float> compute() = 0;  // runs on a libuv worker thread
+  // Where OnOK copies the n logits: a new array unless a worker has a buffer to reuse.
+  virtual Napi::Float32Array output(size_t n) { return Napi::Float32Array::New(Env(), n); }
 
  private:
   Napi::Promise::Deferred deferred_;
@@ -323,12 +325,15 @@ class NativeSequence : public Napi::ObjectWrap<NativeSequence> {
 class DecodeWorker : public LogitsWorker {
  public:
   DecodeWorker(Napi::Env env, std::shared_ptr<ModelEngine> engine, std::vector<std::shared_ptr<Sequence>> seqs,
-               std::vector<std::shared_ptr<bool>> busy, std::vector<int32_t> tokens, std::vector<uint8_t> want)
+               std::vector<std::shared_ptr<bool>> busy, std::vector<int32_t> tokens, std::vector<uint8_t> want,
+               Napi::Float32Array reuse)
       : LogitsWorker(env, std::move(busy)),
         engine_(std::move(engine)),
         seqs_(std::move(seqs)),
         tokens_(std::move(tokens)),
-        want_(std::move(want)) {}
+        want_(std::move(want)) {
+    if (!reuse.IsEmpty()) reuse_ = Napi::Persistent(reuse);
+  }
 
  protected:
   std::vector<float> compute() override {
@@ -337,15 +342,25 @@ class DecodeWorker : public LogitsWorker {
     return engine_->decode(rows.data(), tokens_.data(), int64_t(rows.size()), want_.empty() ? nullptr : want_.data());
   }
 
+  // The caller's buffer when it is large enough: a view of its first n floats, so a
+  // scheduler stepping many times a second does not leave a dead array behind every step.
+  Napi::Float32Array output(size_t n) override {
+    if (reuse_.IsEmpty() || reuse_.Value().ElementLength() < n) return LogitsWorker::output(n);
+    Napi::Float32Array buf = reuse_.Value();
+    return Napi::Float32Array::New(Env(), n, buf.ArrayBuffer(), buf.ByteOffset());
+  }
+
  private:
   std::shared_ptr<ModelEngine> engine_;
   std::vector<std::shared_ptr<Sequence>> seqs_;  // [rows] kept alive while the step runs
   std::vector<int32_t> tokens_;                  // [rows]
   std::vector<uint8_t> want_;                    // [rows] rows whose logits are returned; empty: all
+  Napi::Reference<Napi::Float32Array> reuse_;    // the caller's logits buffer, if any
 };
 
-// decodeBatch(sequences: NativeSequence[], tokens: Int32Array, wantLogits?: Uint8Array)
-//   => Promise<Float32Array [rows wanted (all when omitted), vocab]>
+// decodeBatch(sequences: NativeSequence[], tokens: Int32Array, wantLogits?: Uint8Array, reuse?: Float32Array)
+//   => Promise<Float32Array [rows wanted (all when omitted), vocab]>: a view of `reuse` when
+//   it holds that many floats (the caller must be done with what it held), else a new array
 Napi::Value DecodeBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 2 || !info[0].IsArray() || !info[1].IsTypedArray() ||
@@ -362,6 +377,12 @@ Napi::Value DecodeBatch(const Napi::CallbackInfo& info) {
       throw to_js_error(env, "INVALID_ARGUMENT", "decodeBatch: wantLogits must be a Uint8Array with one flag per sequence");
     Napi::Uint8Array flags = info[2].As<Napi::Uint8Array>();
     want.assign(flags.Data(), flags.Data() + flags.ElementLength());
+  }
+  Napi::Float32Array reuse;
+  if (info.Length() >= 4 && !info[3].IsUndefined()) {
+    if (!info[3].IsTypedArray() || info[3].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+      throw to_js_error(env, "INVALID_ARGUMENT", "decodeBatch: reuse must be a Float32Array");
+    reuse = info[3].As<Napi::Float32Array>();
   }
   std::shared_ptr<ModelEngine> engine;
   std::vector<std::shared_ptr<Sequence>> seqs;
@@ -380,7 +401,7 @@ Napi::Value DecodeBatch(const Napi::CallbackInfo& info) {
   }
   auto* worker = new DecodeWorker(env, engine, std::move(seqs), std::move(busy),
                                   std::vector<int32_t>(tokens.Data(), tokens.Data() + tokens.ElementLength()),
-                                  std::move(want));
+                                  std::move(want), reuse);
   Napi::Promise promise = worker->promise();
   worker->Queue();
   return promise;
