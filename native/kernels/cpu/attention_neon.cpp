@@ -1,0 +1,122 @@
+// NEON primitives for the shared attention tile on arm64: K/V rows widened four at a time,
+// dots four positions per load of q, the vector exp for the softmax (tails through the same
+// code), and V accumulated with the output columns held in registers.
+#include <cstring>
+
+#include "kernels/cpu/attention.h"
+
+#if defined(__aarch64__)
+
+#include "kernels/cpu/attention_tile.h"
+#include "kernels/cpu/neon_vec.h"
+
+namespace lckv {
+
+namespace {
+
+struct NeonOps {
+  static void widen(float* dst, const void* src, DType dtype, int32_t n) {
+    if (dtype == DType::F32) {
+      std::memcpy(dst, src, size_t(n) * sizeof(float));
+      return;
+    }
+    int32_t i = 0;
+    for (; i + 4 <= n; i += 4)
+      vst1q_f32(dst + i, dtype == DType::F16 ? neon::load4<DType::F16>(src, i) : neon::load4<DType::BF16>(src, i));
+    for (; i < n; ++i) dst[i] = load_as_f32(src, dtype, size_t(i));
+  }
+
+  // Each dot: two accumulators over alternating 4-lane blocks, then one fixed-order sum.
+  static void scores(float* dst, const float* q, const float* k, int64_t count, int32_t n, float scale) {
+    int64_t p = 0;
+    for (; p + 4 <= count; p += 4) dots<4>(dst + p, q, k + p * n, n, scale);
+    for (; p < count; ++p) dots<1>(dst + p, q, k + p * n, n, scale);
+  }
+
+  static float exp_shift_sum(float* s, int64_t count, float shift) {
+    const float32x4_t sh = vdupq_n_f32(shift);
+    float32x4_t sum = vdupq_n_f32(0.0f);
+    int64_t i = 0;
+    for (; i + 4 <= count; i += 4) {
+      const float32x4_t e = neon::exp4(vsubq_f32(vld1q_f32(s + i), sh));
+      vst1q_f32(s + i, e);
+      sum = vaddq_f32(sum, e);
+    }
+    if (i < count) {
+      float32x4_t e = neon::exp4(vsubq_f32(neon::load_tail(s + i, count - i), sh));
+      neon::store_tail(s + i, e, count - i);
+      const uint32x4_t lane = {0, 1, 2, 3};
+      e = vreinterpretq_f32_u32(vandq_u32(vreinterpretq_u32_f32(e), vcltq_u32(lane, vdupq_n_u32(uint32_t(count - i)))));
+      sum = vaddq_f32(sum, e);
+    }
+    return vaddvq_f32(sum);
+  }
+
+  static void accumulate(float* o, const float* s, const float* v, int64_t count, int32_t n) {
+    int32_t d = 0;
+    for (; d + 32 <= n; d += 32) accumulate_cols<8>(o + d, s, v + d, count, n);
+    for (; d + 4 <= n; d += 4) accumulate_cols<1>(o + d, s, v + d, count, n);
+    for (; d < n; ++d) {
+      float acc = o[d];
+      for (int64_t p = 0; p < count; ++p) acc += s[p] * v[p * n + d];
+      o[d] = acc;
+    }
+  }
+
+ private:
+  template <int P>
+  static void dots(float* dst, const float* q, const float* k, int32_t n, float scale) {
+    float32x4_t acc0[P], acc1[P];
+    for (int p = 0; p < P; ++p) acc0[p] = acc1[p] = vdupq_n_f32(0.0f);
+    int32_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+      const float32x4_t qa = vld1q_f32(q + i), qb = vld1q_f32(q + i + 4);
+      for (int p = 0; p < P; ++p) {
+        acc0[p] = vfmaq_f32(acc0[p], qa, vld1q_f32(k + p * n + i));
+        acc1[p] = vfmaq_f32(acc1[p], qb, vld1q_f32(k + p * n + i + 4));
+      }
+    }
+    if (i + 4 <= n) {
+      const float32x4_t qa = vld1q_f32(q + i);
+      for (int p = 0; p < P; ++p) acc0[p] = vfmaq_f32(acc0[p], qa, vld1q_f32(k + p * n + i));
+      i += 4;
+    }
+    for (int p = 0; p < P; ++p) {
+      float sum = vaddvq_f32(vaddq_f32(acc0[p], acc1[p]));
+      for (int32_t j = i; j < n; ++j) sum += q[j] * k[p * n + j];
+      dst[p] = sum * scale;
+    }
+  }
+
+  template <int NV>
+  static void accumulate_cols(float* o, const float* s, const float* v, int64_t count, int32_t n) {
+    float32x4_t acc[NV];
+    for (int j = 0; j < NV; ++j) acc[j] = vld1q_f32(o + 4 * j);
+    for (int64_t p = 0; p < count; ++p) {
+      const float32x4_t a = vdupq_n_f32(s[p]);
+      for (int j = 0; j < NV; ++j) acc[j] = vfmaq_f32(acc[j], a, vld1q_f32(v + p * n + 4 * j));
+    }
+    for (int j = 0; j < NV; ++j) vst1q_f32(o + 4 * j, acc[j]);
+  }
+};
+
+}  // namespace
+
+void attend_tile_neon(float* out, const float* q, int64_t rows, int64_t pos0, int32_t kv_head, const KvView& kv,
+                      const AttentionShape& shape, const AttentionMask& mask) {
+  AttentionTile<NeonOps>(kv, shape, mask).run(out, q, rows, pos0, kv_head);
+}
+
+}  // namespace lckv
+
+#else
+
+namespace lckv {
+// Never called off arm64: isa_available() offers the NEON path only there.
+void attend_tile_neon(float* out, const float* q, int64_t rows, int64_t pos0, int32_t kv_head, const KvView& kv,
+                      const AttentionShape& shape, const AttentionMask& mask) {
+  attend_tile_generic(out, q, rows, pos0, kv_head, kv, shape, mask);
+}
+}  // namespace lckv
+
+#endif
