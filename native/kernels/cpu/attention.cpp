@@ -16,8 +16,9 @@ struct GenericOps {
   static void widen(float* dst, const void* src, DType dtype, int32_t n) { convert_to_f32(dst, src, dtype, n); }
 
   // Each dot: eight partial sums in a fixed order, vectorizable and the same for every call.
-  static void scores(float* dst, const float* q, const float* k, int64_t count, int32_t n, float scale) {
-    for (int64_t p = 0; p < count; ++p, k += n) {
+  template <int P>
+  static void dots(float* dst, const float* q, const float* k, int32_t n, float scale) {
+    for (int p = 0; p < P; ++p, k += n) {
       float part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
       int32_t i = 0;
       for (; i + 8 <= n; i += 8)

@@ -36,15 +36,6 @@ struct Avx2Ops {
     for (; i < n; ++i) dst[i] = load_as_f32(src, dtype, size_t(i));
   }
 
-  // Each dot: two accumulators over alternating 8-lane blocks, then a fixed-order
-  // horizontal sum. Four positions at a time share each load of q; a position's
-  // arithmetic is the same in a group of four as alone.
-  static void scores(float* dst, const float* q, const float* k, int64_t count, int32_t n, float scale) {
-    int64_t p = 0;
-    for (; p + 4 <= count; p += 4) dots<4>(dst + p, q, k + p * n, n, scale);
-    for (; p < count; ++p) dots<1>(dst + p, q, k + p * n, n, scale);
-  }
-
   static float exp_shift_sum(float* s, int64_t count, float shift) {
     const __m256 sh = _mm256_set1_ps(shift);
     __m256 sum = _mm256_setzero_ps();
@@ -75,7 +66,7 @@ struct Avx2Ops {
     }
   }
 
- private:
+  // Each dot: two accumulators over alternating 8-lane blocks, then one fixed-order sum.
   template <int P>
   static void dots(float* dst, const float* q, const float* k, int32_t n, float scale) {
     __m256 acc0[P], acc1[P];
@@ -100,6 +91,7 @@ struct Avx2Ops {
     }
   }
 
+ private:
   // Columns [0, 8 * NV) of o kept in registers over all `count` positions: one load and
   // store of o per call instead of one per position.
   template <int NV>

@@ -26,13 +26,6 @@ struct NeonOps {
     for (; i < n; ++i) dst[i] = load_as_f32(src, dtype, size_t(i));
   }
 
-  // Each dot: two accumulators over alternating 4-lane blocks, then one fixed-order sum.
-  static void scores(float* dst, const float* q, const float* k, int64_t count, int32_t n, float scale) {
-    int64_t p = 0;
-    for (; p + 4 <= count; p += 4) dots<4>(dst + p, q, k + p * n, n, scale);
-    for (; p < count; ++p) dots<1>(dst + p, q, k + p * n, n, scale);
-  }
-
   static float exp_shift_sum(float* s, int64_t count, float shift) {
     const float32x4_t sh = vdupq_n_f32(shift);
     float32x4_t sum = vdupq_n_f32(0.0f);
@@ -63,7 +56,7 @@ struct NeonOps {
     }
   }
 
- private:
+  // Each dot: two accumulators over alternating 4-lane blocks, then one fixed-order sum.
   template <int P>
   static void dots(float* dst, const float* q, const float* k, int32_t n, float scale) {
     float32x4_t acc0[P], acc1[P];
@@ -88,6 +81,7 @@ struct NeonOps {
     }
   }
 
+ private:
   template <int NV>
   static void accumulate_cols(float* o, const float* s, const float* v, int64_t count, int32_t n) {
     float32x4_t acc[NV];

@@ -20,8 +20,8 @@ namespace lckv {
 
 // Ops provides:
 //   static void widen(float* dst, const void* src, DType dtype, int32_t n);  // K/V row -> f32
-//   static void scores(float* dst, const float* q, const float* k, int64_t count, int32_t n, float scale);
-//       dst[i] = dot(q, k + i * n) * scale, each dot in one fixed order
+//   template <int P> static void dots(float* dst, const float* q, const float* k, int32_t n, float scale);
+//       dst[i] = dot(q, k + i * n) * scale for i < P, each dot in one fixed order whatever P
 //   static float exp_shift_sum(float* s, int64_t count, float shift);
 //       s[i] = exp(s[i] - shift); returns their sum, in an order fixed by count alone
 //   static void accumulate(float* o, const float* s, const float* v, int64_t count, int32_t n);
@@ -56,7 +56,7 @@ class AttentionTile {
     const float scale = 1.0f / std::sqrt(float(hd_));
     const int64_t kv_col = int64_t(kv_head) * hd_;
     for_each_chunk(kv_.k, kv_col, [&](int64_t r, int64_t a, int64_t b, const float* k) {
-      for (int32_t g = 0; g < group_; ++g) Ops::scores(score(r, g) + a, q + r * width_ + q0 + g * hd_, k, b - a, hd_, scale);
+      for (int32_t g = 0; g < group_; ++g) scores(score(r, g) + a, q + r * width_ + q0 + g * hd_, k, b - a, scale);
     });
     softmax();
     for_each_chunk(kv_.v, kv_col, [&](int64_t r, int64_t a, int64_t b, const float* v) {
@@ -80,6 +80,13 @@ class AttentionTile {
   static Scratch& scratch() {
     thread_local Scratch s;
     return s;
+  }
+
+  // Four positions at a time share each load of q; a position's dot is the same either way.
+  void scores(float* dst, const float* q, const float* k, int64_t count, float scale) const {
+    int64_t p = 0;
+    for (; p + 4 <= count; p += 4) Ops::template dots<4>(dst + p, q, k + p * hd_, hd_, scale);
+    for (; p < count; ++p) Ops::template dots<1>(dst + p, q, k + p * hd_, hd_, scale);
   }
 
   // Scores of (row r, head g of the group), indexed by absolute position.

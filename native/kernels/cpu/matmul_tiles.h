@@ -29,7 +29,7 @@ struct PanelTiles {
   }
 
  private:
-  // Columns per block: a block of one panel (8-16 KB) stays in L1 while every x tile of the
+  // Columns per block: a block of one panel (4-8 KB) stays in L1 while every x tile of the
   // chunk meets it; x rows per chunk: their blocks stay in L2.
   static constexpr int64_t kBlockCols = 128;
   static constexpr int64_t kChunkRows = 10 * Isa::kBatchRows;
