@@ -28,7 +28,7 @@ Engine::Engine(const ModelConfig& cfg, std::unique_ptr<WeightStore> store, const
       plan_(cfg.layer_types, cfg.n_layers, cfg.force_nodiag),
       store_(std::move(store)),
       w_(store_->bind(cfg_, plan_)),
-      packed_(pack_linears(w_, *store_)),
+      packing_(std::async(std::launch::async, [this] { return pack_linears(w_, *store_); })),
       opts_(opts),
       pool_(std::make_shared<KvPool>(int32_t(plan_.cached_layers().size()), int64_t(cfg_.n_kv_heads) * cfg_.head_dim,
                                      opts.kv_dtype, kv_pool_blocks(cfg_, plan_, opts))),
@@ -54,6 +54,10 @@ int64_t Engine::kv_pool_blocks(const ModelConfig& cfg, const LayerPlan& plan, co
     blocks = std::max(context_blocks, std::min(4 * context_blocks, (int64_t(1) << 30) / block_bytes));
   }
   return blocks;
+}
+
+void Engine::ensure_packed() {
+  if (packing_.valid()) packed_ = packing_.get();  // rethrows what packing threw (out of memory)
 }
 
 std::unique_ptr<Sequence> Engine::new_sequence() const { return std::make_unique<Sequence>(pool_); }
@@ -152,6 +156,7 @@ std::vector<float> Engine::logits(const float* hidden, int64_t rows) {
 
 std::vector<float> Engine::run(Sequence& seq, const RunRequest& req) {
   std::lock_guard<std::mutex> lock(mutex_);
+  ensure_packed();
   cancel_ = req.cancel;
   const int64_t n = req.n, d = cfg_.hidden_size;
   const int64_t pos0 = begin_run(cfg_, seq, req.tokens, n);
@@ -183,6 +188,7 @@ std::vector<float> Engine::run(Sequence& seq, const RunRequest& req) {
 std::vector<float> Engine::decode(Sequence* const* seqs, const int32_t* tokens, int64_t n,
                                   const uint8_t* want_logits) {
   std::lock_guard<std::mutex> lock(mutex_);
+  ensure_packed();
   cancel_ = nullptr;  // a batch step is short; an aborted row is dropped after it
   const std::vector<int64_t> positions = begin_decode(cfg_, seqs, tokens, n);
   act_.ensure(cfg_, n);

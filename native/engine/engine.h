@@ -4,6 +4,7 @@
 #pragma once
 #include <atomic>
 #include <cstdint>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -66,6 +67,7 @@ class Engine : public ModelEngine {
     const int64_t* positions = nullptr;  // [n]
   };
 
+  void ensure_packed();  // with mutex_ held
   void embed(const int32_t* tokens, int64_t n);
   void run_layers(const Rows& rows, int32_t begin, int32_t end);
   void check_cancel() const;
@@ -77,7 +79,12 @@ class Engine : public ModelEngine {
   LayerPlan plan_;
   std::unique_ptr<WeightStore> store_;
   ModelWeights w_;
-  PackedLinears packed_;  // every matmul reads these, not w_'s linear views
+  // Every matmul reads packed_, not w_'s linear views. Packing a large model takes a while,
+  // so it runs on its own thread from construction (the constructor runs on the JavaScript
+  // thread and must not block it); the first forward pass waits for it. Declared after
+  // store_ and w_: destruction waits for an unfinished packing before they go.
+  std::future<PackedLinears> packing_;
+  PackedLinears packed_;
   EngineOptions opts_;
   std::vector<double> inv_freq_;  // [head_dim / 2]
   std::shared_ptr<KvPool> pool_;  // K/V of every sequence, cached layers only
