@@ -12,6 +12,21 @@
 
 namespace lckv {
 
+namespace {
+
+// Rows [0, n) in tasks of a few rows over the pool, once a batch is large enough to pay for
+// the hand-out. Row-wise ops (norms, RoPE, SiLU, residual adds) compute each row the same
+// wherever it runs, so results do not change.
+template <typename Fn>
+void for_row_ranges(ThreadPool& pool, int64_t n, Fn&& fn) {
+  constexpr int64_t kTaskRows = 4;
+  if (n < 2 * kTaskRows) return fn(int64_t(0), n);
+  pool.for_each_task((n + kTaskRows - 1) / kTaskRows,
+                     [&](int64_t t) { fn(t * kTaskRows, std::min(n, (t + 1) * kTaskRows)); });
+}
+
+}  // namespace
+
 void Engine::Activations::ensure(const ModelConfig& cfg, int64_t n) {
   const auto d = size_t(n * cfg.hidden_size), q = size_t(n * cfg.n_heads * cfg.head_dim),
              kv = size_t(n * cfg.n_kv_heads * cfg.head_dim), ffn = size_t(n * cfg.intermediate_size);
@@ -72,15 +87,27 @@ void Engine::run_layer(const Rows& rows, int32_t layer) {
   const LayerRole& role = plan_.role(layer);
   const int64_t n = rows.n, d = cfg_.hidden_size;
   const int64_t q_width = int64_t(cfg_.n_heads) * cfg_.head_dim, kv_width = int64_t(cfg_.n_kv_heads) * cfg_.head_dim;
+  const int64_t ffn = cfg_.intermediate_size;
   float* x = act_.x.data();
   float* xb = act_.xb.data();
+  auto norm = [&](const WeightView& w) {  // xb = rmsnorm(x)
+    for_row_ranges(threads_, n, [&](int64_t i0, int64_t i1) {
+      rmsnorm(xb + i0 * d, x + i0 * d, w.data, w.dtype, i1 - i0, d, cfg_.rms_norm_eps);
+    });
+  };
+  auto residual = [&] {  // x += proj
+    for_row_ranges(threads_, n, [&](int64_t i0, int64_t i1) { add_inplace(x + i0 * d, act_.proj.data() + i0 * d, (i1 - i0) * d); });
+  };
   // Rotates row i of `t` ([n, heads * head_dim]) by its own position.
   auto rope = [&](float* t, int32_t heads, int64_t width) {
-    if (rows.seq) return rope_apply(t, n, heads, cfg_.head_dim, rows.pos0, inv_freq_.data());
-    for (int64_t i = 0; i < n; ++i) rope_apply(t + i * width, 1, heads, cfg_.head_dim, rows.positions[i], inv_freq_.data());
+    for_row_ranges(threads_, n, [&](int64_t i0, int64_t i1) {
+      if (rows.seq) return rope_apply(t + i0 * width, i1 - i0, heads, cfg_.head_dim, rows.pos0 + i0, inv_freq_.data());
+      for (int64_t i = i0; i < i1; ++i)
+        rope_apply(t + i * width, 1, heads, cfg_.head_dim, rows.positions[i], inv_freq_.data());
+    });
   };
 
-  rmsnorm(xb, x, lw.attn_norm.data, lw.attn_norm.dtype, n, d, cfg_.rms_norm_eps);
+  norm(lw.attn_norm);
   const MatmulOut qkv[3] = {{act_.q.data(), pw.wq.view()}, {act_.k.data(), pw.wk.view()}, {act_.v.data(), pw.wv.view()}};
   matmul_many(qkv, role.computes_kv ? 3 : 1, xb, n, threads_);
   rope(act_.q.data(), cfg_.n_heads, q_width);
@@ -103,14 +130,16 @@ void Engine::run_layer(const Rows& rows, int32_t layer) {
     attention_rows(act_.att.data(), act_.q.data(), n, rows.positions, act_.views.data(), shape, mask, threads_);
   }
   matmul(act_.proj.data(), act_.att.data(), n, pw.wo.view(), threads_);
-  add_inplace(x, act_.proj.data(), n * d);
+  residual();
 
-  rmsnorm(xb, x, lw.ffn_norm.data, lw.ffn_norm.dtype, n, d, cfg_.rms_norm_eps);
+  norm(lw.ffn_norm);
   const MatmulOut gate_up[2] = {{act_.gate.data(), pw.gate.view()}, {act_.up.data(), pw.up.view()}};
   matmul_many(gate_up, 2, xb, n, threads_);
-  silu_mul(act_.gate.data(), act_.up.data(), n * cfg_.intermediate_size);
+  for_row_ranges(threads_, n, [&](int64_t i0, int64_t i1) {
+    silu_mul(act_.gate.data() + i0 * ffn, act_.up.data() + i0 * ffn, (i1 - i0) * ffn);
+  });
   matmul(act_.proj.data(), act_.gate.data(), n, pw.down.view(), threads_);
-  add_inplace(x, act_.proj.data(), n * d);
+  residual();
 }
 
 void Engine::check_cancel() const {
