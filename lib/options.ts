@@ -21,7 +21,7 @@ export interface GenerateOptions extends PrefillOptions {
   maxTokens?: number;
   /** 0 = greedy. Default: generation_config.json's, else 0.8. */
   temperature?: number;
-  /** Keep only the k most likely tokens; 0 = off. Default: generation_config.json's, else 40. */
+  /** Keep only the k most likely tokens; 0 = off (each token then ranks the whole vocabulary: ~25x the work). Default: generation_config.json's, else 40. */
   topK?: number;
   /** Nucleus sampling: keep the smallest set whose probability reaches topP; 1 = off. Default 0.95. */
   topP?: number;

@@ -45,12 +45,37 @@ function ranksBefore(scores: Float32Array, a: number, b: number): boolean {
   return scores[a] > scores[b] || (scores[a] === scores[b] && a < b);
 }
 
+/** Largest vocabulary rankAll can order: ids take the low 21 bits of a 53-bit integer key. */
+const MAX_RANKED_IDS = 2 ** 21;
+
+/**
+ * Every id by rank (see ranksBefore), through one native sort of numeric keys instead of a
+ * comparator sort of ids (~6x faster on a 32k vocabulary: this runs per token on the
+ * JavaScript thread). A key is the score's bits mapped to an unsigned order, inverted so
+ * the best sorts first, times 2^21, plus the id: exact in a double, ties by lower id.
+ */
+function rankAll(scores: Float32Array): Int32Array {
+  if (scores.length > MAX_RANKED_IDS)
+    return Int32Array.from(Array.from(scores.keys()).sort((a, b) => (ranksBefore(scores, a, b) ? -1 : 1)));
+  const bits = new Uint32Array(scores.buffer, scores.byteOffset, scores.length);
+  const keys = new Float64Array(scores.length);
+  for (let id = 0; id < scores.length; id++) {
+    const b = bits[id] === 0x80000000 ? 0 : bits[id];  // -0 ranks as +0 (they compare equal)
+    const ordered = b & 0x80000000 ? ~b >>> 0 : (b | 0x80000000) >>> 0;  // ascending with the float's value
+    keys[id] = (0xffffffff - ordered) * MAX_RANKED_IDS + id;
+  }
+  keys.sort();
+  const ids = new Int32Array(scores.length);
+  for (let i = 0; i < ids.length; i++) ids[i] = keys[i] % MAX_RANKED_IDS;
+  return ids;
+}
+
 /**
  * Token ids by rank (see ranksBefore), the best `k` only when 0 < k < vocabulary size.
  * Selecting k of a 32k vocabulary is ~25x cheaper than sorting it, and this runs per token.
  */
-function ranked(scores: Float32Array, k: number): number[] {
-  if (!(k > 0 && k < scores.length)) return Array.from(scores.keys()).sort((a, b) => (ranksBefore(scores, a, b) ? -1 : 1));
+function ranked(scores: Float32Array, k: number): ArrayLike<number> {
+  if (!(k > 0 && k < scores.length)) return rankAll(scores);
   const best: number[] = [];
   for (let id = 0; id < scores.length; id++) {
     if (best.length === k && !ranksBefore(scores, id, best[k - 1])) continue;
@@ -76,8 +101,10 @@ export function sampleToken(logits: Float32Array, s: SamplingSettings, seen: Rea
   if (s.temperature === 0) return argmax(scores);
   const order = ranked(scores, s.topK);
   const top = scores[order[0]];
-  const probs = order.map((id) => Math.exp((scores[id] - top) / s.temperature));
-  const total = probs.reduce((a, b) => a + b, 0);
+  // Typed arrays and plain loops: on a whole vocabulary, array methods cost more than the math.
+  const probs = new Float64Array(order.length);
+  let total = 0;
+  for (let i = 0; i < order.length; i++) total += probs[i] = Math.exp((scores[order[i]] - top) / s.temperature);
   let keep = order.length;
   if (s.topP < 1) {
     let cumulative = 0;
@@ -93,10 +120,11 @@ export function sampleToken(logits: Float32Array, s: SamplingSettings, seen: Rea
     const floor = s.minP * probs[0];
     while (keep > 1 && probs[keep - 1] < floor) keep--;
   }
-  const kept = probs.slice(0, keep);
-  let r = rng.next() * kept.reduce((a, b) => a + b, 0);
+  let keptMass = 0;
+  for (let i = 0; i < keep; i++) keptMass += probs[i];
+  let r = rng.next() * keptMass;
   for (let i = 0; i < keep; i++) {
-    r -= kept[i];
+    r -= probs[i];
     if (r < 0) return order[i];
   }
   return order[keep - 1];

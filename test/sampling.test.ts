@@ -41,4 +41,12 @@ describe('sampling', () => {
         assert.equal(sampleToken(logits, s, seen, a), plainSample(logits, s, seen, b), `trial ${trial} ${JSON.stringify(s)}`);
     }
   });
+
+  it('a whole-vocabulary ranking ties -0 with +0 and breaks ties by lower id', () => {
+    // topK off and a tiny topP keep only the first-ranked token: the lowest id of the best score.
+    const s: SamplingSettings = { temperature: 1, topK: 0, topP: 1e-6, minP: 0, repetitionPenalty: 1, seed: 1 };
+    const logits = Float32Array.from([-1, -0, 0, 0, -2]);
+    assert.equal(sampleToken(logits, s, new Set(), new Rng(1)), 1);
+    assert.equal(sampleToken(Float32Array.from([0, -0, 3, 3, -3]), s, new Set(), new Rng(1)), 2);
+  });
 });
