@@ -1,15 +1,28 @@
 // npm run bench [-- model|engine|kernels] : prints a benchmark table (see docs/benchmarks.md).
+// npm run bench -- engine --admission reserve : the engine table under kvCache.admission 'reserve'.
 import * as os from 'node:os';
 import { formatModelTable, runModelBench } from '../lib/bench';
+import type { AdmissionPolicy } from '../lib/engine/scheduler';
 import { formatEngineTable, runEngineBench } from '../lib/bench/engine';
 import { runKernelBench } from '../lib/bench/kernels';
 import { formatKernelTable } from '../lib/bench/kernels-table';
 
 const suites: Record<string, () => Promise<string>> = {
   model: async () => formatModelTable(runModelBench({ log })),
-  engine: async () => formatEngineTable(await runEngineBench({ log })),
+  engine: async () => formatEngineTable(await runEngineBench({ log, admission: admissionArg() })),
   kernels: async () => formatKernelTable(await runKernelBench({ log })),
 };
+
+function admissionArg(): AdmissionPolicy | undefined {
+  const at = process.argv.indexOf('--admission');
+  if (at < 0) return undefined;
+  const value = process.argv[at + 1];
+  if (value !== 'optimistic' && value !== 'reserve') {
+    console.error(`--admission takes 'optimistic' or 'reserve', not '${value}'`);
+    process.exit(2);
+  }
+  return value;
+}
 
 function log(line: string): void {
   console.error(line);

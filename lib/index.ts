@@ -6,4 +6,4 @@ export { LckvError } from './errors';
 export type { LckvErrorCode } from './errors';
 export { createServer, ChatTemplate, loadChatTemplate } from './server';
 export type { ServerOptions, ChatMessage } from './server';
-export type { EngineStats } from './engine/scheduler';
+export type { AdmissionPolicy, EngineStats } from './engine/scheduler';

@@ -7,7 +7,7 @@ import { parseConfig, type ParsedConfig, type RawConfig } from './config';
 import { LckvError, fromNative } from './errors';
 import { buildInfo, type ModelInfo } from './info';
 import { GenerationJob, ScoreJob, type FinishReason, type StreamPiece } from './engine/jobs';
-import { Scheduler, type EngineStats, type PrefillSpec } from './engine/scheduler';
+import { Scheduler, type AdmissionPolicy, type EngineStats, type PrefillSpec } from './engine/scheduler';
 import { nativeFor, type NativeAddon, type NativeModel } from './native';
 import {
   checkDevice,
@@ -41,6 +41,13 @@ export interface LoadOptions {
     bytes?: number;
     /** KV budget in positions, rounded up to whole blocks (instead of `bytes`). */
     tokens?: number;
+    /**
+     * How requests are admitted (default 'optimistic'): 'optimistic' starts a request as soon
+     * as its prompt's blocks are free and preempts (then recomputes) the newest sequences when
+     * the pool runs out; 'reserve' starts one only while every running request could reach
+     * its maxTokens (or the context) without preemption: fewer at once, nothing recomputed.
+     */
+    admission?: AdmissionPolicy;
   };
   /** Most sequences decoded together in one step (default 32). */
   maxBatch?: number;
@@ -78,9 +85,10 @@ export class Model {
     info: ModelInfo,
     maxBatch: number,
     addon: NativeAddon,
+    admission: AdmissionPolicy,
   ) {
     this.info = info;
-    this.scheduler = new Scheduler(handle, maxBatch, addon);
+    this.scheduler = new Scheduler(handle, maxBatch, addon, admission);
   }
 
   /** Live engine figures: KV blocks in use, sequences running and waiting, preemptions, throughput. */
@@ -317,6 +325,9 @@ export async function loadModel(dir: string = DEFAULT_MODEL_DIR, options?: LoadO
   const kvBytes = checkNumber('kvCache.bytes', options.kvCache?.bytes, 1, Number.MAX_SAFE_INTEGER, true) ?? 0;
   const kvTokens = checkNumber('kvCache.tokens', options.kvCache?.tokens, 1, 2 ** 31 - 1, true) ?? 0;
   if (kvBytes > 0 && kvTokens > 0) throw new LckvError('INVALID_ARGUMENT', 'give kvCache.bytes or kvCache.tokens, not both');
+  const admission = options.kvCache?.admission ?? 'optimistic';
+  if (!(['optimistic', 'reserve'] as unknown[]).includes(admission))
+    throw new LckvError('INVALID_ARGUMENT', `kvCache.admission must be 'optimistic' or 'reserve'`);
   const maxBatch = checkNumber('maxBatch', options.maxBatch, 1, 4096, true) ?? 32;
   const raw = await readConfig(dir);
   const parsed = parseConfig(raw);
@@ -346,5 +357,5 @@ export async function loadModel(dir: string = DEFAULT_MODEL_DIR, options?: LoadO
     device: chosen.device,
     cudaDevice: chosen.cudaDevice,
   });
-  return new Model(handle, parsed, tokenizer, defaults, info, maxBatch, addon);
+  return new Model(handle, parsed, tokenizer, defaults, info, maxBatch, addon, admission);
 }

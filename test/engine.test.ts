@@ -290,6 +290,36 @@ describe('engine: continuous batching over the paged KV pool', function () {
     }
   });
 
+  it("kvCache.admission 'reserve' admits only what can finish without preemption; outputs equal solo runs", async () => {
+    const reqs = requests(64, true, 4);  // 5..20-token prompts, 8..24 tokens: 1 to 3 blocks at their bounds
+    const want = [];
+    for (const r of reqs) want.push(await solo(r));
+    const model = await loadModel(dir, { threads: 2, kvCache: { tokens: 8 * 16, admission: 'reserve' } });
+    try {
+      let most = 0;
+      const timer = setInterval(() => (most = Math.max(most, model.stats().running)), 1);
+      const got = await Promise.all(reqs.map((r) => model.generate(r.prompt, r.options)));
+      clearInterval(timer);
+      got.forEach((g, i) => assert.deepEqual(g.tokens, want[i], `request ${i}`));
+      const s = model.stats();
+      assert.equal(s.preemptions, 0);
+      assert.equal(s.kvBlocksUsed, 0);
+      assert.ok(most > 1 && most <= 8, `at most ${most} ran at once`);
+    } finally {
+      await model.dispose();
+    }
+    // Where optimistic admission preempts (the test above), 'reserve' runs them one by one.
+    const r = mulberry32(9);
+    const four = Array.from({ length: 4 }, () => Array.from({ length: 10 }, () => 1 + Math.floor(r() * 63)));
+    const one = await loadModel(dir, { threads: 2, kvCache: { tokens: 4 * 16, admission: 'reserve' } });
+    try {
+      await Promise.all(four.map((p) => one.generate(p, { maxTokens: 40, temperature: 0 })));
+      assert.equal(one.stats().preemptions, 0);
+    } finally {
+      await one.dispose();
+    }
+  });
+
   it('kvCache.bytes and kvCache.tokens are validated', async () => {
     const bad = (opts: object) =>
       assert.rejects(loadModel(dir, opts), (e: unknown) => e instanceof LckvError && e.code === 'INVALID_ARGUMENT');
@@ -297,6 +327,7 @@ describe('engine: continuous batching over the paged KV pool', function () {
     await bad({ kvCache: { bytes: 1 } });
     await bad({ kvCache: { tokens: 0 } });
     await bad({ maxBatch: 0 });
+    await bad({ kvCache: { admission: 'greedy' } });
     // 3 cached layers (0, 3, 4) x K and V x 16 positions x 2 heads x 8 dims x 2 bytes = 3072 bytes a block.
     const m = await loadModel(dir, { kvCache: { bytes: 3 * 3072 + 100 } });
     assert.equal(m.stats().kvBlocksTotal, 3);

@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadModel } from '../model';
+import type { AdmissionPolicy } from '../engine/scheduler';
 import type { PrefillMode } from '../options';
 import { batchDecodeRate } from './batch-decode';
 import { BENCH_SHAPE, warmupLayerTypes, writeRandomCheckpoint, type RandomShape } from './random-checkpoint';
@@ -17,6 +18,8 @@ export interface EngineBenchOptions {
   batches?: number[];
   scalingTokens?: number;
   threads?: number;
+  /** KV admission policy of every model (default 'optimistic', as loadModel). */
+  admission?: AdmissionPolicy;
   log?: (line: string) => void;
 }
 
@@ -50,7 +53,7 @@ async function measureVariant(
   scaling?: EngineBenchRow['batchScaling'],
 ): Promise<EngineBenchRow> {
   const rssBefore = process.memoryUsage.rss();
-  const model = await loadModel(dir, { threads: o.threads, kvCache: { bytes: budget }, maxBatch: 256 });
+  const model = await loadModel(dir, { threads: o.threads, kvCache: { bytes: budget, admission: o.admission }, maxBatch: 256 });
   try {
     const vocab = model.info.vocabSize;
     let maxConcurrent = 0;
@@ -97,6 +100,7 @@ export async function runEngineBench(opts: EngineBenchOptions = {}): Promise<Eng
     batches: opts.batches ?? [1, 8, 32],
     scalingTokens: opts.scalingTokens ?? 16,
     threads: opts.threads,
+    admission: opts.admission ?? 'optimistic',
   };
   const log = opts.log ?? (() => undefined);
   const kvHeadBytes = 2 * shape.numKvHeads * (shape.hiddenSize / shape.numHeads) * 2; // K and V, f16

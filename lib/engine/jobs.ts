@@ -56,6 +56,10 @@ export class GenerationJob implements Job {
     this.seen = new Set(prompt);
   }
 
+  get positionsBound(): number {
+    return Math.min(this.prompt.length + this.spec.maxTokens, this.spec.maxPositions);
+  }
+
   accept(logits: Float32Array): boolean {
     const { spec, generated } = this;
     if (spec.maxTokens === 0) {
@@ -128,6 +132,10 @@ export class ScoreJob implements Job {
       this.resolve = resolve;
       this.reject = reject;
     });
+  }
+
+  get positionsBound(): number {
+    return this.prompt.length;
   }
 
   accept(logits: Float32Array): boolean {

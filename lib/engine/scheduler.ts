@@ -29,6 +29,8 @@ export interface Job {
   readonly scoring: boolean;
   /** Tokens generated so far; the last is the next decode input. */
   readonly generated: readonly number[];
+  /** Most positions its sequence can ever hold (prompt and every token it may generate). */
+  readonly positionsBound: number;
   /** Logits of the newest position ([vocab]; [prompt, vocab] when scoring). Returns false when done. */
   accept(logits: Float32Array): boolean;
   fail(err: LckvError): void;
@@ -54,6 +56,14 @@ interface Entry {
   readonly id: number;  // arrival order
   readonly seq: NativeSequence;
 }
+
+/**
+ * How requests are admitted to the KV pool. 'optimistic': when the blocks for their prompt
+ * are free now; sequences that later outgrow the pool are preempted and recomputed (most
+ * sequences at once). 'reserve': only while every admitted sequence could grow to its
+ * positionsBound without any preemption (fewer at once, no recomputation).
+ */
+export type AdmissionPolicy = 'optimistic' | 'reserve';
 
 /** The native prefill mode that runs token by token (lib/options.ts PREFILL_MODES). */
 const SEQUENTIAL = 2;
@@ -86,6 +96,7 @@ export class Scheduler {
     private readonly maxBatch: number,
     /** The addon that made `model` (CPU or CUDA): its sequences and batches must come from it too. */
     private readonly addon: NativeAddon,
+    private readonly admission: AdmissionPolicy = 'optimistic',
   ) {
     this.cyclic = model.plan().steps.some((s) => s.cyclic);
   }
@@ -186,7 +197,7 @@ export class Scheduler {
       const { job } = e;
       const positions = job.prompt.length + job.generated.length + (job.scoring ? 0 : 1);
       const need = this.blocksFor(positions);
-      if (need > this.freeBlocks() - this.decodeNeeds()) {
+      if (need > this.freeBlocks() - this.decodeNeeds() || !this.reservationFits(job)) {
         if (this.active() > 0) return;  // room comes back as running sequences end
         this.finish(e);  // cannot happen with an empty pool unless it never fits; never wait forever
         job.fail(new LckvError('KV_BUDGET_EXCEEDED', `the request needs ${need} KV blocks; the pool has ${this.freeBlocks()} free`));
@@ -202,6 +213,16 @@ export class Scheduler {
         job.fail(fromNative(err));
       }
     }
+  }
+
+  /** Under 'reserve': whether the pool holds every active sequence and `job` at their bounds. */
+  private reservationFits(job: Job): boolean {
+    if (this.admission !== 'reserve' || this.active() === 0) return true;  // alone, a job stops at the pool's end
+    const total = this.model.kvStats().blocksTotal;
+    const bound = (j: Job) => Math.min(this.blocksFor(j.positionsBound), total);
+    let reserved = bound(job);
+    for (const e of [...this.prefilling, ...this.running]) reserved += bound(e.job);
+    return reserved <= total;
   }
 
   /** Prefills admitted prompts in arrival order, about PREFILL_STEP_TOKENS tokens' worth. */
