@@ -30,6 +30,18 @@ interface Request {
   options: GenerateOptions;
 }
 
+/** Runs every request at once; returns their results and the most sequences that ran together. */
+async function runTogether(model: Model, reqs: Request[]) {
+  let most = 0;
+  const timer = setInterval(() => (most = Math.max(most, model.stats().running)), 1);
+  try {
+    const got = await Promise.all(reqs.map((r) => model.generate(r.prompt, r.options)));
+    return { got, most };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
 /** n requests of varied prompt lengths (5..20), lengths (8..24) and prefill modes. */
 function requests(n: number, sampling: boolean, seed: number): Request[] {
   const r = mulberry32(seed);
@@ -79,10 +91,7 @@ describe('engine: continuous batching over the paged KV pool', function () {
       for (const r of reqs) want.push(await solo(r));
       const model = await tight(8 * 16);  // 8 blocks: a request needs up to 3
       try {
-        let most = 0;
-        const timer = setInterval(() => (most = Math.max(most, model.stats().running)), 1);
-        const got = await Promise.all(reqs.map((r) => model.generate(r.prompt, r.options)));
-        clearInterval(timer);
+        const { got, most } = await runTogether(model, reqs);
         got.forEach((g, i) => assert.deepEqual(g.tokens, want[i], `request ${i}`));
         const s = model.stats();
         assert.equal(s.kvBlocksUsed, 0);
@@ -296,10 +305,7 @@ describe('engine: continuous batching over the paged KV pool', function () {
     for (const r of reqs) want.push(await solo(r));
     const model = await loadModel(dir, { threads: 2, kvCache: { tokens: 8 * 16, admission: 'reserve' } });
     try {
-      let most = 0;
-      const timer = setInterval(() => (most = Math.max(most, model.stats().running)), 1);
-      const got = await Promise.all(reqs.map((r) => model.generate(r.prompt, r.options)));
-      clearInterval(timer);
+      const { got, most } = await runTogether(model, reqs);
       got.forEach((g, i) => assert.deepEqual(g.tokens, want[i], `request ${i}`));
       const s = model.stats();
       assert.equal(s.preemptions, 0);
