@@ -204,6 +204,7 @@ describe('cli (lckv)', function () {
       lckv(['generate', '--model', dir, '--top-p', '2', 'x']),
       lckv(['generate', '--model', dir, '--max-tokens', '1.5', 'x']),
       lckv(['generate', '--model', dir, '--prefill', 'sideways', 'x']),
+      lckv(['generate', '--model', dir, '--kv-admission', 'eager', 'x']),
       lckv(['generate', '--model', dir, '--bogus', 'x']),
       lckv(['generate', '--model', dir]),
       lckv(['perplexity', '--model', dir]),

@@ -83,25 +83,30 @@ export const MODEL_FLAGS = {
   model: { type: 'string' },
   threads: { type: 'string' },
   'kv-dtype': { type: 'string' },
+  'kv-admission': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
 export const MODEL_USAGE = `  --model DIR                 checkpoint directory (default: the bundled model)
   --threads N                 compute threads (default: all cores)
-  --kv-dtype f16|f32|bf16     storage type of the KV cache (default f16)`;
+  --kv-dtype f16|f32|bf16     storage type of the KV cache (default f16)
+  --kv-admission optimistic|reserve
+                              start requests when their prompt fits (default) or only
+                              when all could finish without preemption`;
 
 export interface ModelArgs {
   dir: string;
   load: LoadOptions;
 }
 
-export function modelArgs(values: { model?: string; threads?: string; 'kv-dtype'?: string }): ModelArgs {
+export function modelArgs(values: { model?: string; threads?: string; 'kv-dtype'?: string; 'kv-admission'?: string }): ModelArgs {
   if (values.model !== undefined && values.model.trim() === '') throw new UsageError('--model needs a directory');
   const threads = numberFlag('--threads', values.threads, 1, 1024, true);
   const dtype = choiceFlag('--kv-dtype', values['kv-dtype'], ['f16', 'f32', 'bf16'] as const);
+  const admission = choiceFlag('--kv-admission', values['kv-admission'], ['optimistic', 'reserve'] as const);
   const load: LoadOptions = {};
   if (threads !== undefined) load.threads = threads;
-  if (dtype !== undefined) load.kvCache = { dtype };
+  if (dtype !== undefined || admission !== undefined) load.kvCache = { dtype, admission };
   return { dir: path.resolve(values.model ?? DEFAULT_MODEL_DIR), load };
 }
 
