@@ -13,7 +13,10 @@ namespace lckv {
 namespace {
 
 struct GenericOps {
-  static void widen(float* dst, const void* src, DType dtype, int32_t n) { convert_to_f32(dst, src, dtype, n); }
+  static int32_t widen16(float* dst, const void* src, DType dtype, int32_t n) {
+    convert_to_f32(dst, src, dtype, n);
+    return n;
+  }
 
   // Each dot: eight partial sums in a fixed order, vectorizable and the same for every call.
   template <int P>
@@ -34,9 +37,10 @@ struct GenericOps {
     return sum;
   }
 
-  static void accumulate(float* o, const float* s, const float* v, int64_t count, int32_t n) {
+  static int32_t accumulate(float* o, const float* s, const float* v, int64_t count, int32_t n) {
     for (int64_t p = 0; p < count; ++p, v += n)
       for (int32_t d = 0; d < n; ++d) o[d] += s[p] * v[d];
+    return n;
   }
 };
 

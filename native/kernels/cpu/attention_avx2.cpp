@@ -25,15 +25,11 @@ namespace lckv {
 namespace {
 
 struct Avx2Ops {
-  static void widen(float* dst, const void* src, DType dtype, int32_t n) {
-    if (dtype == DType::F32) {
-      std::memcpy(dst, src, size_t(n) * sizeof(float));
-      return;
-    }
+  static int32_t widen16(float* dst, const void* src, DType dtype, int32_t n) {
     int32_t i = 0;
     for (; i + 8 <= n; i += 8)
       _mm256_storeu_ps(dst + i, dtype == DType::F16 ? avx2::load8<DType::F16>(src, i) : avx2::load8<DType::BF16>(src, i));
-    for (; i < n; ++i) dst[i] = load_as_f32(src, dtype, size_t(i));
+    return i;
   }
 
   static float exp_shift_sum(float* s, int64_t count, float shift) {
@@ -54,16 +50,12 @@ struct Avx2Ops {
     return avx2::hsum(sum);
   }
 
-  static void accumulate(float* o, const float* s, const float* v, int64_t count, int32_t n) {
+  static int32_t accumulate(float* o, const float* s, const float* v, int64_t count, int32_t n) {
     int32_t d = 0;
     for (; d + 64 <= n; d += 64) accumulate_cols<8>(o + d, s, v + d, count, n);
     for (; d + 32 <= n; d += 32) accumulate_cols<4>(o + d, s, v + d, count, n);
     for (; d + 8 <= n; d += 8) accumulate_cols<1>(o + d, s, v + d, count, n);
-    for (; d < n; ++d) {
-      float acc = o[d];
-      for (int64_t p = 0; p < count; ++p) acc += s[p] * v[p * n + d];
-      o[d] = acc;
-    }
+    return d;
   }
 
   // Each dot: two accumulators over alternating 8-lane blocks, then one fixed-order sum.

@@ -1,8 +1,6 @@
 // NEON primitives for the shared attention tile on arm64: K/V rows widened four at a time,
 // dots four positions per load of q, the vector exp for the softmax (tails through the same
 // code), and V accumulated with the output columns held in registers.
-#include <cstring>
-
 #include "kernels/cpu/attention.h"
 
 #if defined(__aarch64__)
@@ -15,15 +13,11 @@ namespace lckv {
 namespace {
 
 struct NeonOps {
-  static void widen(float* dst, const void* src, DType dtype, int32_t n) {
-    if (dtype == DType::F32) {
-      std::memcpy(dst, src, size_t(n) * sizeof(float));
-      return;
-    }
+  static int32_t widen16(float* dst, const void* src, DType dtype, int32_t n) {
     int32_t i = 0;
     for (; i + 4 <= n; i += 4)
       vst1q_f32(dst + i, dtype == DType::F16 ? neon::load4<DType::F16>(src, i) : neon::load4<DType::BF16>(src, i));
-    for (; i < n; ++i) dst[i] = load_as_f32(src, dtype, size_t(i));
+    return i;
   }
 
   static float exp_shift_sum(float* s, int64_t count, float shift) {
@@ -45,15 +39,11 @@ struct NeonOps {
     return vaddvq_f32(sum);
   }
 
-  static void accumulate(float* o, const float* s, const float* v, int64_t count, int32_t n) {
+  static int32_t accumulate(float* o, const float* s, const float* v, int64_t count, int32_t n) {
     int32_t d = 0;
     for (; d + 32 <= n; d += 32) accumulate_cols<8>(o + d, s, v + d, count, n);
     for (; d + 4 <= n; d += 4) accumulate_cols<1>(o + d, s, v + d, count, n);
-    for (; d < n; ++d) {
-      float acc = o[d];
-      for (int64_t p = 0; p < count; ++p) acc += s[p] * v[p * n + d];
-      o[d] = acc;
-    }
+    return d;
   }
 
   // Each dot: two accumulators over alternating 4-lane blocks, then one fixed-order sum.

@@ -12,20 +12,22 @@
 #pragma once
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "kernels/cpu/attention.h"
 
 namespace lckv {
 
-// Ops provides:
-//   static void widen(float* dst, const void* src, DType dtype, int32_t n);  // K/V row -> f32
+// Ops provides (the tile finishes what a vector primitive leaves: F32 rows, short tails):
+//   static int32_t widen16(float* dst, const void* src, DType dtype, int32_t n);
+//       the leading values of an F16/BF16 row as f32; returns how many it wrote
 //   template <int P> static void dots(float* dst, const float* q, const float* k, int32_t n, float scale);
 //       dst[i] = dot(q, k + i * n) * scale for i < P, each dot in one fixed order whatever P
 //   static float exp_shift_sum(float* s, int64_t count, float shift);
 //       s[i] = exp(s[i] - shift); returns their sum, in an order fixed by count alone
-//   static void accumulate(float* o, const float* s, const float* v, int64_t count, int32_t n);
-//       o[d] += s[i] * v[i * n + d] for i ascending, for every d < n
+//   static int32_t accumulate(float* o, const float* s, const float* v, int64_t count, int32_t n);
+//       o[d] += s[i] * v[i * n + d] for i ascending, for the leading d < n; returns how many d
 template <typename Ops>
 class AttentionTile {
  public:
@@ -60,7 +62,7 @@ class AttentionTile {
     });
     softmax();
     for_each_chunk(kv_.v, kv_col, [&](int64_t r, int64_t a, int64_t b, const float* v) {
-      for (int32_t g = 0; g < group_; ++g) Ops::accumulate(out + r * width_ + q0 + g * hd_, score(r, g) + a, v, b - a, hd_);
+      for (int32_t g = 0; g < group_; ++g) accumulate(out + r * width_ + q0 + g * hd_, score(r, g) + a, v, b - a);
     });
     for (int64_t r = 0; r < rows; ++r)
       for (int32_t g = 0; g < group_; ++g) {
@@ -89,6 +91,19 @@ class AttentionTile {
     for (; p < count; ++p) Ops::template dots<1>(dst + p, q, k + p * hd_, hd_, scale);
   }
 
+  void widen(float* dst, const void* src) const {
+    if (kv_.dtype == DType::F32) return void(std::memcpy(dst, src, size_t(hd_) * sizeof(float)));
+    for (int32_t d = Ops::widen16(dst, src, kv_.dtype, hd_); d < hd_; ++d) dst[d] = load_as_f32(src, kv_.dtype, size_t(d));
+  }
+
+  void accumulate(float* o, const float* s, const float* v, int64_t count) const {
+    for (int32_t d = Ops::accumulate(o, s, v, count, hd_); d < hd_; ++d) {
+      float acc = o[d];
+      for (int64_t p = 0; p < count; ++p) acc += s[p] * v[p * hd_ + d];
+      o[d] = acc;
+    }
+  }
+
   // Scores of (row r, head g of the group), indexed by absolute position.
   float* score(int64_t r, int32_t g) { return scores_.data() + (r * group_ + g) * span_ - lo_; }
 
@@ -104,8 +119,7 @@ class AttentionTile {
     for (int64_t c0 = lo_; c0 < lo_ + span_; c0 += chunk_) {
       const int64_t c1 = c0 + chunk_ < lo_ + span_ ? c0 + chunk_ : lo_ + span_;
       for (int64_t p = c0; p < c1; ++p)
-        Ops::widen(rows_buf_.data() + (p - c0) * hd_, bytes + size_t(kv_row_index(kv_, p) * kv_.row_stride + kv_col) * elem,
-                   kv_.dtype, hd_);
+        widen(rows_buf_.data() + (p - c0) * hd_, bytes + size_t(kv_row_index(kv_, p) * kv_.row_stride + kv_col) * elem);
       for (int64_t r = 0; r < rows_; ++r) {
         int64_t lo, hi;
         row_span(r, &lo, &hi);
