@@ -45,6 +45,22 @@ function ranksBefore(scores: Float32Array, a: number, b: number): boolean {
   return scores[a] > scores[b] || (scores[a] === scores[b] && a < b);
 }
 
+/**
+ * Buffers reused by every call: sampling runs per row per decode step on the JavaScript
+ * thread, and fresh vocabulary-sized arrays each time would only feed the garbage
+ * collector. Safe because sampleToken is synchronous and its results are plain numbers.
+ */
+const scratch = (() => {
+  let keys = new Float64Array(0);
+  let ids = new Int32Array(0);
+  let probs = new Float64Array(0);
+  return {
+    keys: (n: number) => (keys.length >= n ? keys : (keys = new Float64Array(n))).subarray(0, n),
+    ids: (n: number) => (ids.length >= n ? ids : (ids = new Int32Array(n))).subarray(0, n),
+    probs: (n: number) => (probs.length >= n ? probs : (probs = new Float64Array(n))).subarray(0, n),
+  };
+})();
+
 /** Largest vocabulary rankAll can order: ids take the low 21 bits of a 53-bit integer key. */
 const MAX_RANKED_IDS = 2 ** 21;
 
@@ -58,14 +74,14 @@ function rankAll(scores: Float32Array): Int32Array {
   if (scores.length > MAX_RANKED_IDS)
     return Int32Array.from(Array.from(scores.keys()).sort((a, b) => (ranksBefore(scores, a, b) ? -1 : 1)));
   const bits = new Uint32Array(scores.buffer, scores.byteOffset, scores.length);
-  const keys = new Float64Array(scores.length);
+  const keys = scratch.keys(scores.length);
   for (let id = 0; id < scores.length; id++) {
     const b = bits[id] === 0x80000000 ? 0 : bits[id];  // -0 ranks as +0 (they compare equal)
     const ordered = b & 0x80000000 ? ~b >>> 0 : (b | 0x80000000) >>> 0;  // ascending with the float's value
     keys[id] = (0xffffffff - ordered) * MAX_RANKED_IDS + id;
   }
   keys.sort();
-  const ids = new Int32Array(scores.length);
+  const ids = scratch.ids(scores.length);
   for (let i = 0; i < ids.length; i++) ids[i] = keys[i] % MAX_RANKED_IDS;
   return ids;
 }
@@ -102,7 +118,7 @@ export function sampleToken(logits: Float32Array, s: SamplingSettings, seen: Rea
   const order = ranked(scores, s.topK);
   const top = scores[order[0]];
   // Typed arrays and plain loops: on a whole vocabulary, array methods cost more than the math.
-  const probs = new Float64Array(order.length);
+  const probs = scratch.probs(order.length);
   let total = 0;
   for (let i = 0; i < order.length; i++) total += probs[i] = Math.exp((scores[order[i]] - top) / s.temperature);
   let keep = order.length;
