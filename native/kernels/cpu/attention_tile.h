@@ -74,6 +74,10 @@ class AttentionTile {
  private:
   // Widened K or V rows of one chunk: with the tile's query rows, they stay in L1.
   static constexpr int64_t kChunkBytes = 16 * 1024;
+  // A head's slice of a cached row is 1-4 cache lines a whole row (every kv head) apart, in
+  // blocks scattered over the pool: no hardware prefetcher follows that, and a decode row
+  // waited on memory for most of its attention time. Ask for rows this far ahead.
+  static constexpr int64_t kPrefetchRows = 16;
 
   // Per-thread buffers, grown once: no allocation per call on the hot path.
   struct Scratch {
@@ -89,6 +93,15 @@ class AttentionTile {
     int64_t p = 0;
     for (; p + 4 <= count; p += 4) Ops::template dots<4>(dst + p, q, k + p * hd_, hd_, scale);
     for (; p < count; ++p) Ops::template dots<1>(dst + p, q, k + p * hd_, hd_, scale);
+  }
+
+  static void prefetch(const uint8_t* src, size_t bytes) {
+#if defined(__GNUC__) || defined(__clang__)
+    for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(src + off);
+    __builtin_prefetch(src + bytes - 1);  // the last line, when the row does not start on a line
+#else
+    (void)src, (void)bytes;
+#endif
   }
 
   void widen(float* dst, const void* src) const {
@@ -114,12 +127,17 @@ class AttentionTile {
   // `rows` the widened row of position a. The masks are bounds, not branches.
   template <typename Fn>
   void for_each_chunk(const void* base, int64_t kv_col, Fn&& fn) {
-    const size_t elem = dtype_size(kv_.dtype);
+    const size_t elem = dtype_size(kv_.dtype), row_bytes = size_t(hd_) * elem;
     const auto* bytes = static_cast<const uint8_t*>(base);
-    for (int64_t c0 = lo_; c0 < lo_ + span_; c0 += chunk_) {
-      const int64_t c1 = c0 + chunk_ < lo_ + span_ ? c0 + chunk_ : lo_ + span_;
-      for (int64_t p = c0; p < c1; ++p)
-        widen(rows_buf_.data() + (p - c0) * hd_, bytes + size_t(kv_row_index(kv_, p) * kv_.row_stride + kv_col) * elem);
+    const int64_t end = lo_ + span_;
+    auto row = [&](int64_t p) { return bytes + size_t(kv_row_index(kv_, p) * kv_.row_stride + kv_col) * elem; };
+    for (int64_t p = lo_; p < lo_ + kPrefetchRows && p < end; ++p) prefetch(row(p), row_bytes);
+    for (int64_t c0 = lo_; c0 < end; c0 += chunk_) {
+      const int64_t c1 = c0 + chunk_ < end ? c0 + chunk_ : end;
+      for (int64_t p = c0; p < c1; ++p) {
+        if (p + kPrefetchRows < end) prefetch(row(p + kPrefetchRows), row_bytes);
+        widen(rows_buf_.data() + (p - c0) * hd_, row(p));
+      }
       for (int64_t r = 0; r < rows_; ++r) {
         int64_t lo, hi;
         row_span(r, &lo, &hi);
