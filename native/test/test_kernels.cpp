@@ -55,7 +55,7 @@ TEST_CASE("matmul: every ISA, dtype and odd shape matches the reference") {
   for_each_isa([&](Isa isa) {
     for (DType dt : {DType::F32, DType::F16, DType::BF16})
       for (int64_t n : {1, 2, 3, 5, 17, 70})
-        for (int64_t rows : {1, 3, 17, 33})
+        for (int64_t rows : {1, 3, 17, 33, 53, 64})
           for (int64_t cols : {1, 7, 8, 15, 16, 33, 100}) {
             const auto wf = random_floats(size_t(rows * cols), uint32_t(rows * 131 + cols));
             const auto wb = encode(wf, dt);
@@ -78,8 +78,9 @@ TEST_CASE("matmul: a row's result does not depend on its batch (bitwise)") {
   ThreadPool pool(2);
   for_each_isa([&](Isa isa) {
     for (DType dt : {DType::F32, DType::F16, DType::BF16}) {
-      // More than a chunk of x rows and a block of columns, so every loop edge is crossed.
-      const int64_t rows = 37, cols = 300, n = 67;
+      // More than a chunk of x rows, a block of columns and a task of panels, so every loop
+      // edge is crossed.
+      const int64_t rows = 53, cols = 300, n = 67;
       const auto wb = encode(random_floats(size_t(rows * cols), 3), dt);
       const PackedWeight packed(WeightView{wb.data(), dt, rows, cols});
       const PackedView w = packed.view();
