@@ -1,5 +1,7 @@
 // npm run bench [-- model|engine|kernels] : prints a benchmark table (see docs/benchmarks.md).
 // npm run bench -- engine --admission reserve : the engine table under kvCache.admission 'reserve'.
+// npm run bench -- engine --standard-sequences 2 --requests 64 --prompt-tokens 64 --generate-tokens 512 :
+//   the KV budget holds that many standard sequences (default 8), and the request mix.
 import * as os from 'node:os';
 import { formatModelTable, runModelBench } from '../lib/bench';
 import type { AdmissionPolicy } from '../lib/engine/scheduler';
@@ -9,7 +11,17 @@ import { formatKernelTable } from '../lib/bench/kernels-table';
 
 const suites: Record<string, () => Promise<string>> = {
   model: async () => formatModelTable(runModelBench({ log })),
-  engine: async () => formatEngineTable(await runEngineBench({ log, admission: admissionArg() })),
+  engine: async () =>
+    formatEngineTable(
+      await runEngineBench({
+        log,
+        admission: admissionArg(),
+        standardSequences: countArg('--standard-sequences'),
+        requests: countArg('--requests'),
+        promptTokens: countArg('--prompt-tokens'),
+        generateTokens: countArg('--generate-tokens'),
+      }),
+    ),
   kernels: async () => formatKernelTable(await runKernelBench({ log })),
 };
 
@@ -19,6 +31,17 @@ function admissionArg(): AdmissionPolicy | undefined {
   const value = process.argv[at + 1];
   if (value !== 'optimistic' && value !== 'reserve') {
     console.error(`--admission takes 'optimistic' or 'reserve', not '${value}'`);
+    process.exit(2);
+  }
+  return value;
+}
+
+function countArg(flag: string): number | undefined {
+  const at = process.argv.indexOf(flag);
+  if (at < 0) return undefined;
+  const value = Number(process.argv[at + 1]);
+  if (!Number.isInteger(value) || value < 1) {
+    console.error(`${flag} takes a positive integer, not '${process.argv[at + 1]}'`);
     process.exit(2);
   }
   return value;

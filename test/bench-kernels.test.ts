@@ -4,10 +4,12 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { batchDecodeRate } from '../lib/bench/batch-decode';
 import { runKernelBench, type KernelBenchResult } from '../lib/bench/kernels';
 import { formatKernelTable } from '../lib/bench/kernels-table';
 import { writeRandomCheckpoint, BENCH_SHAPE } from '../lib/bench/random-checkpoint';
 import { decodeWeightBytes, layerMatrixParams, prefillFlops, type LlamaShape } from '../lib/bench/roofline';
+import { loadModel } from '../lib/model';
 import { removeDir, tmpDir } from './fixtures';
 
 const TINY: LlamaShape = { hiddenSize: 64, intermediateSize: 96, numLayers: 2, numHeads: 4, numKvHeads: 2, vocabSize: 256, maxPositions: 256 };
@@ -39,6 +41,24 @@ describe('kernels benchmark', () => {
     const n = 512;
     const attention = 2 * 2 * 768 * ((n * (n + 1)) / 2);
     assert.equal(prefillFlops(BENCH_SHAPE, n), 12 * (2 * n * 6_488_064 + attention) + 2 * 32000 * 768);
+  });
+
+  it('a batch rate is refused when its sequences could not all decode together', async () => {
+    const dir = tmpDir('lckv-batch-rate-');
+    try {
+      writeRandomCheckpoint(dir, TINY, 'F16');
+      // Two sequences' worth of KV (8-token prompt + 4 tokens each, one 16-token block):
+      // a batch of 4 runs two at a time, which must not pass for a batch of 4.
+      const model = await loadModel(dir, { kvCache: { tokens: 32, admission: 'reserve' }, maxBatch: 4 });
+      try {
+        assert.ok((await batchDecodeRate(model, 2, 2)) > 0);
+        await assert.rejects(batchDecodeRate(model, 4, 2), /did not all decode together/);
+      } finally {
+        await model.dispose();
+      }
+    } finally {
+      removeDir(dir);
+    }
   });
 
   it('prints one row per weight dtype, every figure positive and finite', async () => {

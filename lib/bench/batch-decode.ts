@@ -9,7 +9,9 @@ function prompt(n: number, vocab: number, seed: number): number[] {
  * engine (one batched forward pass per step). All start at once, so the scheduler prefills
  * them all before its first batched step; the clock runs from the step that gave every
  * sequence its 2nd token to the one that gave its last, `steps` whole steps, so neither
- * prefill nor a step begun before the clock is counted.
+ * prefill nor a step begun before the clock is counted. Throws when the sequences did not
+ * all decode together (a KV budget or maxBatch too small for `batch`): the figure would
+ * describe smaller batches.
  */
 export async function batchDecodeRate(model: Model, batch: number, steps: number, seed = 1000): Promise<number> {
   const vocab = model.info.vocabSize;
@@ -23,5 +25,7 @@ export async function batchDecodeRate(model: Model, batch: number, steps: number
   );
   const start = Math.max(...times.map((t) => t.second));
   const end = Math.max(...times.map((t) => t.last));
+  if (start >= Math.min(...times.map((t) => t.last)))
+    throw new Error(`the ${batch} benchmark sequences did not all decode together (KV budget or maxBatch too small)`);
   return (batch * steps * 1000) / (end - start);
 }

@@ -71,9 +71,6 @@ async function measureVariant(
     const seconds = (performance.now() - t0) / 1000;
     clearInterval(timer);
     const stats = model.stats();
-    const batchScaling: EngineBenchRow['batchScaling'] = scaling ?? [];
-    if (!scaling)
-      for (const batch of o.batches) batchScaling.push({ batch, tokensPerSecond: await batchDecodeRate(model, batch, o.scalingTokens) });
     return {
       model: name,
       kvBytesPerToken: model.info.kvBytesPerToken,
@@ -83,8 +80,22 @@ async function measureVariant(
       weightsPlusKvBytes: fs.statSync(path.join(dir, 'model.safetensors')).size + model.stats().kvBytesTotal,
       tokensPerSecond: (o.requests * o.generateTokens) / seconds,
       preemptions: stats.preemptions,
-      batchScaling,
+      batchScaling: scaling ?? (await measureScaling(dir, o)),
     };
+  } finally {
+    await model.dispose();
+  }
+}
+
+/** Batch scaling on a load of its own whose KV holds the largest batch: the budget of the
+ *  request run may hold fewer sequences than that, and scaling is a property of the compute. */
+async function measureScaling(dir: string, o: MeasureOptions): Promise<EngineBenchRow['batchScaling']> {
+  const largest = Math.max(...o.batches);
+  const model = await loadModel(dir, { threads: o.threads, kvCache: { tokens: largest * (o.scalingTokens + 32) }, maxBatch: largest });
+  try {
+    const scaling: EngineBenchRow['batchScaling'] = [];
+    for (const batch of o.batches) scaling.push({ batch, tokensPerSecond: await batchDecodeRate(model, batch, o.scalingTokens) });
+    return scaling;
   } finally {
     await model.dispose();
   }
@@ -124,7 +135,7 @@ export async function runEngineBench(opts: EngineBenchOptions = {}): Promise<Eng
       let scaling: EngineBenchRow['batchScaling'] | undefined;
       for (const mode of modes) {
         const label = modes.length > 1 ? `${name}, ${mode} prefill` : name;
-        log(`measuring ${label} (${o.requests} requests, KV budget ${(budget / 2 ** 20).toFixed(1)} MiB) ...`);
+        log(`measuring ${label} (${o.requests} requests of ${o.promptTokens} + ${o.generateTokens} tokens, KV budget ${(budget / 2 ** 20).toFixed(1)} MiB) ...`);
         const row = await measureVariant(dir, label, budget, mode, o, scaling);
         scaling = row.batchScaling;
         rows.push(row);
