@@ -143,8 +143,9 @@ TEST_CASE("attention: paged K/V equals contiguous K/V (bitwise) and the referenc
 
 TEST_CASE("attention_rows: each row equals that row alone against its own K/V (bitwise)") {
   ThreadPool pool(2);
-  const AttentionShape shape{6, 2, 5};
-  const int64_t width = 2 * 5;
+  // 3 kv heads over 2 threads: each row's heads go in ranges [0, 1) and [1, 3).
+  const AttentionShape shape{6, 3, 5};
+  const int64_t width = 3 * 5;
   const std::vector<int64_t> positions{0, 9, 3, 20, 1};
   std::vector<std::vector<uint8_t>> ks, vs;
   std::vector<KvView> views;

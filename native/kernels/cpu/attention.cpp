@@ -44,7 +44,7 @@ struct GenericOps {
   }
 };
 
-using TileFn = void (*)(float*, const float*, int64_t, int64_t, int32_t, const KvView&, const AttentionShape&,
+using TileFn = void (*)(float*, const float*, int64_t, int64_t, int32_t, int32_t, const KvView&, const AttentionShape&,
                         const AttentionMask&);
 
 TileFn tile_fn() {
@@ -56,9 +56,9 @@ constexpr int64_t kTileRows = 16;  // query rows sharing each widened K/V row in
 
 }  // namespace
 
-void attend_tile_generic(float* out, const float* q, int64_t rows, int64_t pos0, int32_t kv_head, const KvView& kv,
+void attend_tile_generic(float* out, const float* q, int64_t rows, int64_t pos0, int32_t kv_head0, int32_t kv_head1, const KvView& kv,
                          const AttentionShape& shape, const AttentionMask& mask) {
-  AttentionTile<GenericOps>(kv, shape, mask).run(out, q, rows, pos0, kv_head);
+  AttentionTile<GenericOps>(kv, shape, mask).run(out, q, rows, pos0, kv_head0, kv_head1);
 }
 
 void attention(float* out, const float* q, int64_t n, int64_t pos0, const KvView& kv, const AttentionShape& shape,
@@ -68,7 +68,8 @@ void attention(float* out, const float* q, int64_t n, int64_t pos0, const KvView
   // Handed out one by one: under a causal mask later rows cost more.
   pool.for_each_task(tiles * shape.n_kv_heads, [&](int64_t task) {
     const int64_t i = task / shape.n_kv_heads * kTileRows, rows = std::min(kTileRows, n - i);
-    fn(out + i * width, q + i * width, rows, pos0 + i, int32_t(task % shape.n_kv_heads), kv, shape, mask);
+    const auto h = int32_t(task % shape.n_kv_heads);
+    fn(out + i * width, q + i * width, rows, pos0 + i, h, h + 1, kv, shape, mask);
   });
 }
 
@@ -76,9 +77,15 @@ void attention_rows(float* out, const float* q, int64_t n, const int64_t* positi
                     const AttentionShape& shape, const AttentionMask& mask, ThreadPool& pool) {
   const int64_t width = int64_t(shape.n_heads) * shape.head_dim;
   const TileFn fn = tile_fn();
-  // One task per row, all its kv heads: a decode row's work is small, so fewer hand-outs.
-  pool.for_each_task(n, [&](int64_t i) {
-    for (int32_t h = 0; h < shape.n_kv_heads; ++h) fn(out + i * width, q + i * width, 1, positions[i], h, kv[i], shape, mask);
+  // A row's kv heads in one tile read its cached rows whole; while there are fewer rows
+  // than threads x 4, each row's heads are split in one range per thread instead, so one
+  // row alone still keeps every thread busy.
+  const int64_t parts = n >= 4 * pool.size() ? 1 : std::min<int64_t>(pool.size(), shape.n_kv_heads);
+  pool.for_each_task(n * parts, [&](int64_t task) {
+    const int64_t i = task / parts;
+    int64_t h0, h1;
+    split_range(shape.n_kv_heads, int32_t(task % parts), int32_t(parts), &h0, &h1);
+    fn(out + i * width, q + i * width, 1, positions[i], int32_t(h0), int32_t(h1), kv[i], shape, mask);
   });
 }
 

@@ -30,12 +30,13 @@ void attention_rows(float* out, const float* q, int64_t n, const int64_t* positi
                     const AttentionShape& shape, const AttentionMask& mask, ThreadPool& pool);
 
 // Per-ISA tile kernels: query rows pos0 .. pos0 + rows - 1 of one sequence against kv
-// head kv_head (heads kv_head * group .. of q and out). A row's result is the same in any tile.
-void attend_tile_generic(float* out, const float* q, int64_t rows, int64_t pos0, int32_t kv_head, const KvView& kv,
+// heads [kv_head0, kv_head1) (their query heads kv_head0 * group .. of q and out). A row's
+// result is the same in any tile and with any range of heads.
+void attend_tile_generic(float* out, const float* q, int64_t rows, int64_t pos0, int32_t kv_head0, int32_t kv_head1, const KvView& kv,
                          const AttentionShape& shape, const AttentionMask& mask);
-void attend_tile_avx2(float* out, const float* q, int64_t rows, int64_t pos0, int32_t kv_head, const KvView& kv,
+void attend_tile_avx2(float* out, const float* q, int64_t rows, int64_t pos0, int32_t kv_head0, int32_t kv_head1, const KvView& kv,
                       const AttentionShape& shape, const AttentionMask& mask);
-void attend_tile_neon(float* out, const float* q, int64_t rows, int64_t pos0, int32_t kv_head, const KvView& kv,
+void attend_tile_neon(float* out, const float* q, int64_t rows, int64_t pos0, int32_t kv_head0, int32_t kv_head1, const KvView& kv,
                       const AttentionShape& shape, const AttentionMask& mask);
 
 // Plain reference for tests.

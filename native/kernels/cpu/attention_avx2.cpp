@@ -100,9 +100,9 @@ struct Avx2Ops {
 
 }  // namespace
 
-void attend_tile_avx2(float* out, const float* q, int64_t rows, int64_t pos0, int32_t kv_head, const KvView& kv,
+void attend_tile_avx2(float* out, const float* q, int64_t rows, int64_t pos0, int32_t kv_head0, int32_t kv_head1, const KvView& kv,
                       const AttentionShape& shape, const AttentionMask& mask) {
-  AttentionTile<Avx2Ops>(kv, shape, mask).run(out, q, rows, pos0, kv_head);
+  AttentionTile<Avx2Ops>(kv, shape, mask).run(out, q, rows, pos0, kv_head0, kv_head1);
 }
 
 }  // namespace lckv
@@ -114,9 +114,9 @@ void attend_tile_avx2(float* out, const float* q, int64_t rows, int64_t pos0, in
 #else
 
 namespace lckv {
-void attend_tile_avx2(float* out, const float* q, int64_t rows, int64_t pos0, int32_t kv_head, const KvView& kv,
+void attend_tile_avx2(float* out, const float* q, int64_t rows, int64_t pos0, int32_t kv_head0, int32_t kv_head1, const KvView& kv,
                       const AttentionShape& shape, const AttentionMask& mask) {
-  attend_tile_generic(out, q, rows, pos0, kv_head, kv, shape, mask);
+  attend_tile_generic(out, q, rows, pos0, kv_head0, kv_head1, kv, shape, mask);
 }
 }  // namespace lckv
 

@@ -1,6 +1,6 @@
 // The attention loop every ISA path shares, templated on that path's vector primitives so
 // the arithmetic order is fixed in one place. A tile is a run of consecutive query rows of
-// one sequence against one kv head. K/V rows are widened to f32 a chunk of positions at a
+// one sequence against a range of kv heads. K/V rows are widened to f32 a chunk of positions at a
 // time (a chunk stays in L1) and used by every query of the tile (and of its GQA group)
 // that sees them. A row's result does not depend on the tile it is computed in: its dots,
 // softmax and V accumulation run over its own positions in ascending order, exactly as
@@ -37,46 +37,49 @@ class AttentionTile {
         group_(s.n_heads / s.n_kv_heads),
         hd_(s.head_dim),
         width_(int64_t(s.n_heads) * hd_),
-        chunk_(kChunkBytes / (int64_t(hd_) * 4) > 0 ? kChunkBytes / (int64_t(hd_) * 4) : 1),
         scores_(scratch().scores),
         inv_sum_(scratch().inv_sum),
         rows_buf_(scratch().rows) {}
 
-  // Rows pos0 .. pos0 + rows - 1 of q/out ([rows, n_heads * head_dim]), heads of kv_head.
-  void run(float* out, const float* q, int64_t rows, int64_t pos0, int32_t kv_head) {
-    const int64_t q0 = int64_t(kv_head) * group_ * hd_;
+  // Rows pos0 .. pos0 + rows - 1 of q/out ([rows, n_heads * head_dim]), the query heads of
+  // kv heads [kv_head0, kv_head1). Several kv heads read each cached row's adjacent slices
+  // in one pass, so a decode row streams its K/V rows whole instead of once per head.
+  void run(float* out, const float* q, int64_t rows, int64_t pos0, int32_t kv_head0, int32_t kv_head1) {
+    kv_heads_ = kv_head1 - kv_head0, heads_ = kv_heads_ * group_;
+    const int64_t q0 = int64_t(kv_head0) * group_ * hd_, per_head = kChunkBytes / (int64_t(hd_) * 4 * kv_heads_);
+    chunk_ = per_head > 0 ? per_head : 1;
     for (int64_t r = 0; r < rows; ++r)
-      for (int64_t j = 0; j < group_ * hd_; ++j) out[r * width_ + q0 + j] = 0.0f;
+      for (int64_t j = 0; j < heads_ * hd_; ++j) out[r * width_ + q0 + j] = 0.0f;
     int64_t lo, hi, unused;
     attention_span(pos0, mask_, &lo, &unused);
     attention_span(pos0 + rows - 1, mask_, &unused, &hi);
     if (hi < lo) return;
     lo_ = lo, span_ = hi - lo + 1, rows_ = rows, pos0_ = pos0;
-    scores_.resize(size_t(rows * group_ * span_));
-    inv_sum_.resize(size_t(rows * group_));
-    rows_buf_.resize(size_t(chunk_ * hd_));
+    scores_.resize(size_t(rows * heads_ * span_));
+    inv_sum_.resize(size_t(rows * heads_));
+    rows_buf_.resize(size_t(kv_heads_ * chunk_ * hd_));
     const float scale = 1.0f / std::sqrt(float(hd_));
-    const int64_t kv_col = int64_t(kv_head) * hd_;
-    for_each_chunk(kv_.k, kv_col, [&](int64_t r, int64_t a, int64_t b, const float* k) {
-      for (int32_t g = 0; g < group_; ++g) scores(score(r, g) + a, q + r * width_ + q0 + g * hd_, k, b - a, scale);
+    const int64_t kv_col = int64_t(kv_head0) * hd_;
+    for_each_chunk(kv_.k, kv_col, [&](int64_t r, int32_t j, int64_t a, int64_t b, const float* k) {
+      scores(score(r, j) + a, q + r * width_ + q0 + j * hd_, k, b - a, scale);
     });
     softmax();
-    for_each_chunk(kv_.v, kv_col, [&](int64_t r, int64_t a, int64_t b, const float* v) {
-      for (int32_t g = 0; g < group_; ++g) accumulate(out + r * width_ + q0 + g * hd_, score(r, g) + a, v, b - a);
+    for_each_chunk(kv_.v, kv_col, [&](int64_t r, int32_t j, int64_t a, int64_t b, const float* v) {
+      accumulate(out + r * width_ + q0 + j * hd_, score(r, j) + a, v, b - a);
     });
     for (int64_t r = 0; r < rows; ++r)
-      for (int32_t g = 0; g < group_; ++g) {
-        float* o = out + r * width_ + q0 + g * hd_;
-        for (int32_t d = 0; d < hd_; ++d) o[d] *= inv_sum_[size_t(r * group_ + g)];
+      for (int32_t j = 0; j < heads_; ++j) {
+        float* o = out + r * width_ + q0 + j * hd_;
+        for (int32_t d = 0; d < hd_; ++d) o[d] *= inv_sum_[size_t(r * heads_ + j)];
       }
   }
 
  private:
-  // Widened K or V rows of one chunk: with the tile's query rows, they stay in L1.
+  // Widened K or V rows of one chunk (every kv head of the tile): with the tile's query
+  // rows, they stay in L1.
   static constexpr int64_t kChunkBytes = 16 * 1024;
-  // A head's slice of a cached row is 1-4 cache lines a whole row (every kv head) apart, in
-  // blocks scattered over the pool: no hardware prefetcher follows that, and a decode row
-  // waited on memory for most of its attention time. Ask for rows this far ahead.
+  // Cached rows lie in blocks scattered over the pool, which no hardware prefetcher
+  // follows: ask for rows this far ahead.
   static constexpr int64_t kPrefetchRows = 16;
 
   // Per-thread buffers, grown once: no allocation per call on the hot path.
@@ -117,17 +120,20 @@ class AttentionTile {
     }
   }
 
-  // Scores of (row r, head g of the group), indexed by absolute position.
-  float* score(int64_t r, int32_t g) { return scores_.data() + (r * group_ + g) * span_ - lo_; }
+  // Scores of (row r, query head j of the tile), indexed by absolute position.
+  float* score(int64_t r, int32_t j) { return scores_.data() + (r * heads_ + j) * span_ - lo_; }
 
   void row_span(int64_t r, int64_t* lo, int64_t* hi) const { attention_span(pos0_ + r, mask_, lo, hi); }
 
-  // Widens the tile's span of `base` a chunk of positions at a time, then calls
-  // fn(r, a, b, rows) for each query row r that sees positions [a, b) of the chunk, with
-  // `rows` the widened row of position a. The masks are bounds, not branches.
+  // Widens the tile's span of `base` a chunk of positions at a time (each kv head's slice
+  // into a plane of its own, head_dim floats per position), then calls fn(r, j, a, b, rows)
+  // for each query row r that sees positions [a, b) of the chunk and each query head j of
+  // the tile, with `rows` the widened slice of j's kv head at position a. The masks are
+  // bounds, not branches.
   template <typename Fn>
   void for_each_chunk(const void* base, int64_t kv_col, Fn&& fn) {
-    const size_t elem = dtype_size(kv_.dtype), row_bytes = size_t(hd_) * elem;
+    const size_t elem = dtype_size(kv_.dtype), row_bytes = size_t(kv_heads_ * hd_) * elem;
+    const int64_t plane = chunk_ * hd_;
     const auto* bytes = static_cast<const uint8_t*>(base);
     const int64_t end = lo_ + span_;
     auto row = [&](int64_t p) { return bytes + size_t(kv_row_index(kv_, p) * kv_.row_stride + kv_col) * elem; };
@@ -136,13 +142,15 @@ class AttentionTile {
       const int64_t c1 = c0 + chunk_ < end ? c0 + chunk_ : end;
       for (int64_t p = c0; p < c1; ++p) {
         if (p + kPrefetchRows < end) prefetch(row(p + kPrefetchRows), row_bytes);
-        widen(rows_buf_.data() + (p - c0) * hd_, row(p));
+        for (int32_t h = 0; h < kv_heads_; ++h)
+          widen(rows_buf_.data() + h * plane + (p - c0) * hd_, row(p) + size_t(h * hd_) * elem);
       }
       for (int64_t r = 0; r < rows_; ++r) {
         int64_t lo, hi;
         row_span(r, &lo, &hi);
         const int64_t a = lo > c0 ? lo : c0, b = hi + 1 < c1 ? hi + 1 : c1;
-        if (a < b) fn(r, a, b, rows_buf_.data() + (a - c0) * hd_);
+        if (a < b)
+          for (int32_t j = 0; j < heads_; ++j) fn(r, j, a, b, rows_buf_.data() + j / group_ * plane + (a - c0) * hd_);
       }
     }
   }
@@ -151,15 +159,15 @@ class AttentionTile {
     for (int64_t r = 0; r < rows_; ++r) {
       int64_t lo, hi;
       row_span(r, &lo, &hi);
-      for (int32_t g = 0; g < group_; ++g) {
+      for (int32_t j = 0; j < heads_; ++j) {
         if (hi < lo) {
-          inv_sum_[size_t(r * group_ + g)] = 0.0f;
+          inv_sum_[size_t(r * heads_ + j)] = 0.0f;
           continue;
         }
-        float* sc = score(r, g);
+        float* sc = score(r, j);
         float mx = sc[lo];
         for (int64_t p = lo + 1; p <= hi; ++p) mx = sc[p] > mx ? sc[p] : mx;
-        inv_sum_[size_t(r * group_ + g)] = 1.0f / Ops::exp_shift_sum(sc + lo, hi - lo + 1, mx);
+        inv_sum_[size_t(r * heads_ + j)] = 1.0f / Ops::exp_shift_sum(sc + lo, hi - lo + 1, mx);
       }
     }
   }
@@ -167,7 +175,9 @@ class AttentionTile {
   const KvView& kv_;
   const AttentionMask mask_;
   const int32_t group_, hd_;
-  const int64_t width_, chunk_;
+  const int64_t width_;
+  int32_t kv_heads_ = 0, heads_ = 0;  // kv heads and query heads of the current run
+  int64_t chunk_ = 0;
   std::vector<float>& scores_;
   std::vector<float>& inv_sum_;
   std::vector<float>& rows_buf_;
