@@ -4,7 +4,8 @@
 //   the KV budget holds that many standard sequences (default 8), and the request mix.
 import * as os from 'node:os';
 import { formatModelTable, runModelBench } from '../lib/bench';
-import type { AdmissionPolicy } from '../lib/engine/scheduler';
+import { ADMISSION_POLICIES } from '../lib/engine/scheduler';
+import { choiceFlag, numberFlag, UsageError } from '../lib/cli/common';
 import { formatEngineTable, runEngineBench } from '../lib/bench/engine';
 import { runKernelBench } from '../lib/bench/kernels';
 import { formatKernelTable } from '../lib/bench/kernels-table';
@@ -15,7 +16,7 @@ const suites: Record<string, () => Promise<string>> = {
     formatEngineTable(
       await runEngineBench({
         log,
-        admission: admissionArg(),
+        admission: flagArg('--admission', (f, v) => choiceFlag(f, v, ADMISSION_POLICIES)),
         standardSequences: countArg('--standard-sequences'),
         requests: countArg('--requests'),
         promptTokens: countArg('--prompt-tokens'),
@@ -25,27 +26,19 @@ const suites: Record<string, () => Promise<string>> = {
   kernels: async () => formatKernelTable(await runKernelBench({ log })),
 };
 
-function admissionArg(): AdmissionPolicy | undefined {
-  const at = process.argv.indexOf('--admission');
-  if (at < 0) return undefined;
-  const value = process.argv[at + 1];
-  if (value !== 'optimistic' && value !== 'reserve') {
-    console.error(`--admission takes 'optimistic' or 'reserve', not '${value}'`);
+/** A flag's value checked as the CLI checks it; a bad one ends the run with the reason. */
+function flagArg<T>(flag: string, check: (flag: string, value: string | undefined) => T): T {
+  const at = process.argv.indexOf(flag);
+  try {
+    return check(flag, at < 0 ? undefined : process.argv[at + 1] ?? '');
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    console.error(err.message);
     process.exit(2);
   }
-  return value;
 }
 
-function countArg(flag: string): number | undefined {
-  const at = process.argv.indexOf(flag);
-  if (at < 0) return undefined;
-  const value = Number(process.argv[at + 1]);
-  if (!Number.isInteger(value) || value < 1) {
-    console.error(`${flag} takes a positive integer, not '${process.argv[at + 1]}'`);
-    process.exit(2);
-  }
-  return value;
-}
+const countArg = (flag: string) => flagArg(flag, (f, v) => numberFlag(f, v, 1, 1e6, true));
 
 function log(line: string): void {
   console.error(line);

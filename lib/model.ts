@@ -7,7 +7,7 @@ import { parseConfig, type ParsedConfig, type RawConfig } from './config';
 import { LckvError, fromNative } from './errors';
 import { buildInfo, type ModelInfo } from './info';
 import { GenerationJob, ScoreJob, type FinishReason, type StreamPiece } from './engine/jobs';
-import { Scheduler, type AdmissionPolicy, type EngineStats, type PrefillSpec } from './engine/scheduler';
+import { ADMISSION_POLICIES, Scheduler, type AdmissionPolicy, type EngineStats, type PrefillSpec } from './engine/scheduler';
 import { nativeFor, type NativeAddon, type NativeModel } from './native';
 import {
   checkDevice,
@@ -326,8 +326,8 @@ export async function loadModel(dir: string = DEFAULT_MODEL_DIR, options?: LoadO
   const kvTokens = checkNumber('kvCache.tokens', options.kvCache?.tokens, 1, 2 ** 31 - 1, true) ?? 0;
   if (kvBytes > 0 && kvTokens > 0) throw new LckvError('INVALID_ARGUMENT', 'give kvCache.bytes or kvCache.tokens, not both');
   const admission = options.kvCache?.admission ?? 'optimistic';
-  if (!(['optimistic', 'reserve'] as unknown[]).includes(admission))
-    throw new LckvError('INVALID_ARGUMENT', `kvCache.admission must be 'optimistic' or 'reserve'`);
+  if (!(ADMISSION_POLICIES as readonly unknown[]).includes(admission))
+    throw new LckvError('INVALID_ARGUMENT', `kvCache.admission must be one of ${ADMISSION_POLICIES.join(', ')}`);
   const maxBatch = checkNumber('maxBatch', options.maxBatch, 1, 4096, true) ?? 32;
   const raw = await readConfig(dir);
   const parsed = parseConfig(raw);

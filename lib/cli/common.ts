@@ -2,6 +2,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import * as path from 'node:path';
 import { loadModel, DEFAULT_MODEL_DIR, type Model, type LoadOptions } from '../model';
 import type { GenerateOptions, PrefillMode } from '../options';
+import { ADMISSION_POLICIES } from '../engine/scheduler';
 import { spinner } from './progress';
 
 /** Exit codes scripts can trust. */
@@ -103,7 +104,7 @@ export function modelArgs(values: { model?: string; threads?: string; 'kv-dtype'
   if (values.model !== undefined && values.model.trim() === '') throw new UsageError('--model needs a directory');
   const threads = numberFlag('--threads', values.threads, 1, 1024, true);
   const dtype = choiceFlag('--kv-dtype', values['kv-dtype'], ['f16', 'f32', 'bf16'] as const);
-  const admission = choiceFlag('--kv-admission', values['kv-admission'], ['optimistic', 'reserve'] as const);
+  const admission = choiceFlag('--kv-admission', values['kv-admission'], ADMISSION_POLICIES);
   const load: LoadOptions = {};
   if (threads !== undefined) load.threads = threads;
   if (dtype !== undefined || admission !== undefined) load.kvCache = { dtype, admission };

@@ -63,7 +63,8 @@ interface Entry {
  * sequences at once). 'reserve': only while every admitted sequence could grow to its
  * positionsBound without any preemption (fewer at once, no recomputation).
  */
-export type AdmissionPolicy = 'optimistic' | 'reserve';
+export const ADMISSION_POLICIES = ['optimistic', 'reserve'] as const;
+export type AdmissionPolicy = (typeof ADMISSION_POLICIES)[number];
 
 /** The native prefill mode that runs token by token (lib/options.ts PREFILL_MODES). */
 const SEQUENTIAL = 2;
