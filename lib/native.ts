@@ -80,9 +80,10 @@ export interface NativeAddon {
   NativeSequence: new (model: NativeModel) => NativeSequence;
   /**
    * One new token for each sequence, as one forward pass; logits [sequences, vocab], or only
-   * of the sequences whose `wantLogits` flag is 1 (in order).
+   * of the sequences whose `wantLogits` flag is 1 (in order). With `reuse` large enough, the
+   * result is a view of its buffer, written while the step runs: whatever it held is
+   * overwritten, and it must not be read or reused until the promise settles.
    */
-  /** With `reuse` large enough, the result is a view of its buffer (whatever it held is overwritten). */
   decodeBatch(sequences: NativeSequence[], tokens: Int32Array, wantLogits?: Uint8Array, reuse?: Float32Array): Promise<Float32Array>;
   isa: string;
   /** The CUDA device this addon would run on; null without a CUDA build or a usable device. */

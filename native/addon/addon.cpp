@@ -149,12 +149,20 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   std::shared_ptr<KvPool> pool_;
 };
 
-// An AsyncWorker whose work yields logits: resolves a promise with a Float32Array, or rejects
-// with the engine's error code. The sequences' busy flags are set for as long as it runs.
+// An AsyncWorker whose work writes logits: resolves a promise with the Float32Array they
+// land in, or rejects with the engine's error code. The array is made (or reused) on the
+// JavaScript thread and written by the engine on the worker thread: no copy, and no
+// allocation per step when the caller reuses its buffer. The reference keeps it alive, and
+// nothing in JavaScript reads it before the promise settles. The sequences' busy flags are
+// set for as long as it runs.
 class LogitsWorker : public Napi::AsyncWorker {
  public:
-  LogitsWorker(Napi::Env env, std::vector<std::shared_ptr<bool>> busy)
-      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), busy_(std::move(busy)) {
+  LogitsWorker(Napi::Env env, std::vector<std::shared_ptr<bool>> busy, Napi::Float32Array out)
+      : Napi::AsyncWorker(env),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        busy_(std::move(busy)),
+        out_(Napi::Persistent(out)),
+        data_(out.Data()) {
     for (auto& b : busy_) *b = true;
   }
 
@@ -162,7 +170,7 @@ class LogitsWorker : public Napi::AsyncWorker {
 
   void Execute() override {
     try {
-      logits_ = compute();
+      compute(data_);
     } catch (const Error& e) {
       code_ = e.code();
       SetError(e.what());
@@ -174,9 +182,7 @@ class LogitsWorker : public Napi::AsyncWorker {
 
   void OnOK() override {
     for (auto& b : busy_) *b = false;
-    Napi::Float32Array out = output(logits_.size());
-    std::copy(logits_.begin(), logits_.end(), out.Data());
-    deferred_.Resolve(out);
+    deferred_.Resolve(out_.Value());
   }
 
   void OnError(const Napi::Error& err) override {
@@ -185,23 +191,32 @@ class LogitsWorker : public Napi::AsyncWorker {
   }
 
  protected:
-  virtual std::vector<float> compute() = 0;  // runs on a libuv worker thread
-  // Where OnOK copies the n logits: a new array unless a worker has a buffer to reuse.
-  virtual Napi::Float32Array output(size_t n) { return Napi::Float32Array::New(Env(), n); }
+  virtual void compute(float* logits) = 0;  // runs on a libuv worker thread
 
  private:
   Napi::Promise::Deferred deferred_;
   std::vector<std::shared_ptr<bool>> busy_;
-  std::vector<float> logits_;
+  Napi::Reference<Napi::Float32Array> out_;
+  float* data_;
   std::string code_ = "INTERNAL";
 };
+
+// `rows` x vocab floats for a worker's logits: a view of `reuse` when it is large enough, else new.
+Napi::Float32Array logits_array(Napi::Env env, const ModelEngine& engine, int64_t rows, Napi::Value reuse) {
+  const size_t n = size_t(rows * engine.config().vocab_size);
+  if (reuse.IsTypedArray()) {
+    auto buf = reuse.As<Napi::Float32Array>();
+    if (buf.ElementLength() >= n) return Napi::Float32Array::New(env, n, buf.ArrayBuffer(), buf.ByteOffset());
+  }
+  return Napi::Float32Array::New(env, n);
+}
 
 // One sequence's prefill or decode step.
 class RunWorker : public LogitsWorker {
  public:
   RunWorker(Napi::Env env, std::shared_ptr<ModelEngine> engine, std::shared_ptr<Sequence> seq, std::vector<int32_t> tokens,
             RunRequest req, std::shared_ptr<bool> busy, std::shared_ptr<std::atomic<bool>> cancel)
-      : LogitsWorker(env, {std::move(busy)}),
+      : LogitsWorker(env, {std::move(busy)}, logits_array(env, *engine, ModelEngine::run_logit_rows(req), env.Undefined())),
         engine_(std::move(engine)),
         seq_(std::move(seq)),
         tokens_(std::move(tokens)),
@@ -209,10 +224,9 @@ class RunWorker : public LogitsWorker {
         cancel_(std::move(cancel)) {}
 
  protected:
-  std::vector<float> compute() override {
+  void compute(float* logits) override {
     req_.tokens = tokens_.data();
-    req_.n = int64_t(tokens_.size());
-    return engine_->run(*seq_, req_);
+    engine_->run_into(*seq_, req_, logits);
   }
 
  private:
@@ -265,6 +279,7 @@ class NativeSequence : public Napi::ObjectWrap<NativeSequence> {
     req.mode = mode == 1 ? PrefillMode::Iterative : mode == 2 ? PrefillMode::Sequential : PrefillMode::Auto;
     req.passes = info[2].As<Napi::Number>().Int32Value();
     req.all_logits = info[3].ToBoolean().Value();
+    req.n = int64_t(tokens.size());  // sizes the logits array; the worker points req.tokens at its own copy
     req.cancel = cancel_.get();
     cancel_->store(false);
     auto* worker = new RunWorker(env, engine_, seq_, std::move(tokens), req, busy_, cancel_);
@@ -326,41 +341,33 @@ class DecodeWorker : public LogitsWorker {
  public:
   DecodeWorker(Napi::Env env, std::shared_ptr<ModelEngine> engine, std::vector<std::shared_ptr<Sequence>> seqs,
                std::vector<std::shared_ptr<bool>> busy, std::vector<int32_t> tokens, std::vector<uint8_t> want,
-               Napi::Float32Array reuse)
-      : LogitsWorker(env, std::move(busy)),
+               Napi::Float32Array out)
+      : LogitsWorker(env, std::move(busy), out),
         engine_(std::move(engine)),
         seqs_(std::move(seqs)),
         tokens_(std::move(tokens)),
         want_(std::move(want)) {
-    if (!reuse.IsEmpty()) reuse_ = Napi::Persistent(reuse);
+    for (auto& s : seqs_) rows_.push_back(s.get());
   }
 
  protected:
-  std::vector<float> compute() override {
-    std::vector<Sequence*> rows;
-    for (auto& s : seqs_) rows.push_back(s.get());
-    return engine_->decode(rows.data(), tokens_.data(), int64_t(rows.size()), want_.empty() ? nullptr : want_.data());
-  }
-
-  // The caller's buffer when it is large enough: a view of its first n floats, so a
-  // scheduler stepping many times a second does not leave a dead array behind every step.
-  Napi::Float32Array output(size_t n) override {
-    if (reuse_.IsEmpty() || reuse_.Value().ElementLength() < n) return LogitsWorker::output(n);
-    Napi::Float32Array buf = reuse_.Value();
-    return Napi::Float32Array::New(Env(), n, buf.ArrayBuffer(), buf.ByteOffset());
+  void compute(float* logits) override {
+    engine_->decode_into(rows_.data(), tokens_.data(), int64_t(rows_.size()), want_.empty() ? nullptr : want_.data(),
+                         logits);
   }
 
  private:
   std::shared_ptr<ModelEngine> engine_;
   std::vector<std::shared_ptr<Sequence>> seqs_;  // [rows] kept alive while the step runs
+  std::vector<Sequence*> rows_;                  // [rows] the same, as the engine takes them
   std::vector<int32_t> tokens_;                  // [rows]
   std::vector<uint8_t> want_;                    // [rows] rows whose logits are returned; empty: all
-  Napi::Reference<Napi::Float32Array> reuse_;    // the caller's logits buffer, if any
 };
 
 // decodeBatch(sequences: NativeSequence[], tokens: Int32Array, wantLogits?: Uint8Array, reuse?: Float32Array)
 //   => Promise<Float32Array [rows wanted (all when omitted), vocab]>: a view of `reuse` when
-//   it holds that many floats (the caller must be done with what it held), else a new array
+//   it holds that many floats, else a new array. `reuse` is written while the step runs: the
+//   caller must be done with what it held and leave it alone until the promise settles.
 Napi::Value DecodeBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 2 || !info[0].IsArray() || !info[1].IsTypedArray() ||
@@ -378,12 +385,10 @@ Napi::Value DecodeBatch(const Napi::CallbackInfo& info) {
     Napi::Uint8Array flags = info[2].As<Napi::Uint8Array>();
     want.assign(flags.Data(), flags.Data() + flags.ElementLength());
   }
-  Napi::Float32Array reuse;
-  if (info.Length() >= 4 && !info[3].IsUndefined()) {
-    if (!info[3].IsTypedArray() || info[3].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
-      throw to_js_error(env, "INVALID_ARGUMENT", "decodeBatch: reuse must be a Float32Array");
-    reuse = info[3].As<Napi::Float32Array>();
-  }
+  const Napi::Value reuse = info.Length() >= 4 ? info[3] : env.Undefined();
+  if (!reuse.IsUndefined() &&
+      (!reuse.IsTypedArray() || reuse.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array))
+    throw to_js_error(env, "INVALID_ARGUMENT", "decodeBatch: reuse must be a Float32Array");
   std::shared_ptr<ModelEngine> engine;
   std::vector<std::shared_ptr<Sequence>> seqs;
   std::vector<std::shared_ptr<bool>> busy;
@@ -399,9 +404,11 @@ Napi::Value DecodeBatch(const Napi::CallbackInfo& info) {
       if (b == s->busy()) throw to_js_error(env, "INVALID_ARGUMENT", "a sequence appears twice in one batch");
     busy.push_back(s->busy());
   }
+  const int64_t rows = ModelEngine::decode_logit_rows(want.empty() ? nullptr : want.data(), int64_t(seqs.size()));
+  Napi::Float32Array out = logits_array(env, *engine, rows, reuse);
   auto* worker = new DecodeWorker(env, engine, std::move(seqs), std::move(busy),
                                   std::vector<int32_t>(tokens.Data(), tokens.Data() + tokens.ElementLength()),
-                                  std::move(want), reuse);
+                                  std::move(want), out);
   Napi::Promise promise = worker->promise();
   worker->Queue();
   return promise;

@@ -188,18 +188,16 @@ void CudaEngine::prefill_iterative(const Pass& pass, int32_t passes) {
 }
 
 // Final norm and lm_head of `rows` hidden states (device), downloaded as [rows, vocab].
-std::vector<float> CudaEngine::logits(const float* hidden, int64_t rows) {
+void CudaEngine::logits(const float* hidden, int64_t rows, float* out) {
   const int64_t d = cfg_.hidden_size, vocab = cfg_.vocab_size;
   cuda::rmsnorm(act_.xb.as<float>(), hidden, w_.final_norm.data, w_.final_norm.dtype, rows, d, cfg_.rms_norm_eps,
                 kStream);
   ensure_bytes(act_.logits, size_t(rows * vocab) * sizeof(float));
   matmul(act_.logits, act_.xb.as<float>(), rows, w_.lm_head);
-  std::vector<float> out(size_t(rows * vocab));
-  act_.logits.download(out.data(), out.size() * sizeof(float));
-  return out;
+  act_.logits.download(out, size_t(rows * vocab) * sizeof(float));
 }
 
-std::vector<float> CudaEngine::run(Sequence& seq, const RunRequest& req) {
+void CudaEngine::run_into(Sequence& seq, const RunRequest& req, float* out) {
   std::lock_guard<std::mutex> lock(mutex_);
   cancel_ = req.cancel;
   const int64_t n = req.n, d = cfg_.hidden_size;
@@ -233,12 +231,12 @@ std::vector<float> CudaEngine::run(Sequence& seq, const RunRequest& req) {
     prefill_iterative(pass, int32_t(std::min<int64_t>(passes, n)));
   }
   end_pass(cfg_, plan_, seq, pos0 + n);
-  const int64_t rows = req.all_logits ? n : 1;
-  return logits(hidden + (n - rows) * d, rows);
+  const int64_t rows = run_logit_rows(req);
+  logits(hidden + (n - rows) * d, rows, out);
 }
 
-std::vector<float> CudaEngine::decode(Sequence* const* seqs, const int32_t* tokens, int64_t n,
-                                      const uint8_t* want_logits) {
+void CudaEngine::decode_into(Sequence* const* seqs, const int32_t* tokens, int64_t n, const uint8_t* want_logits,
+                             float* out) {
   std::lock_guard<std::mutex> lock(mutex_);
   cancel_ = nullptr;  // a batch step is short; an aborted row is dropped after it
   const std::vector<int64_t> positions = begin_decode(cfg_, seqs, tokens, n);
@@ -262,19 +260,19 @@ std::vector<float> CudaEngine::decode(Sequence* const* seqs, const int32_t* toke
   cuda::embedding_gather(act_.x.as<float>(), act_.tokens.as<int32_t>(), n, w_.embed, kStream);
   run_layers(pass, 0, cfg_.n_layers);
   for (int64_t i = 0; i < n; ++i) end_pass(cfg_, plan_, *seqs[i], positions[size_t(i)] + 1);
-  if (!want_logits) return logits(act_.x.as<float>(), n);
+  if (!want_logits) return logits(act_.x.as<float>(), n, out);
   std::vector<int32_t> wanted;
   for (int64_t i = 0; i < n; ++i)
     if (want_logits[i]) wanted.push_back(int32_t(i));
   if (wanted.empty()) {
     cuda::device_synchronize();  // report a failed launch with this step, not the next
-    return {};
+    return;
   }
   act_.wanted.upload(wanted.data(), wanted.size() * sizeof(int32_t));
   // The wanted rows of x, gathered like rows of an f32 embedding table [n, d].
   const WeightView hidden{act_.x.data(), DType::F32, n, cfg_.hidden_size};
   cuda::embedding_gather(act_.proj.as<float>(), act_.wanted.as<int32_t>(), int64_t(wanted.size()), hidden, kStream);
-  return logits(act_.proj.as<float>(), int64_t(wanted.size()));
+  logits(act_.proj.as<float>(), int64_t(wanted.size()), out);
 }
 
 }  // namespace lckv

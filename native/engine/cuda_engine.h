@@ -31,11 +31,11 @@ class CudaEngine : public ModelEngine {
   const std::shared_ptr<KvPool>& kv_pool() const override { return pool_; }
   std::unique_ptr<Sequence> new_sequence() const override;
 
-  std::vector<float> run(Sequence& seq, const RunRequest& req) override;
+  void run_into(Sequence& seq, const RunRequest& req, float* logits) override;
   // Rows are computed independently, but unlike the CPU engine not bit for bit as alone:
   // the matmul path and the attention's split-K depend on the batch size (docs/cuda.md).
-  std::vector<float> decode(Sequence* const* seqs, const int32_t* tokens, int64_t n,
-                            const uint8_t* want_logits = nullptr) override;
+  void decode_into(Sequence* const* seqs, const int32_t* tokens, int64_t n, const uint8_t* want_logits,
+                   float* logits) override;
 
  private:
   // The rows of one forward pass: n rows of sequence row 0 of the uploaded block tables
@@ -68,7 +68,7 @@ class CudaEngine : public ModelEngine {
   void run_layers(const Pass& pass, int32_t begin, int32_t end);
   void prefill_iterative(const Pass& pass, int32_t passes);
   void matmul(cuda::DeviceBuffer& y, const float* x, int64_t n, const WeightView& w);
-  std::vector<float> logits(const float* hidden, int64_t rows);
+  void logits(const float* hidden, int64_t rows, float* out);
 
   ModelConfig cfg_;
   LayerPlan plan_;

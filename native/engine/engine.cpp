@@ -174,16 +174,14 @@ void Engine::prefill_iterative(Sequence& seq, int64_t pos0, int64_t n, int32_t p
   }
 }
 
-std::vector<float> Engine::logits(const float* hidden, int64_t rows) {
-  const int64_t d = cfg_.hidden_size;
-  std::vector<float> normed(size_t(rows * d));
-  rmsnorm(normed.data(), hidden, w_.final_norm.data, w_.final_norm.dtype, rows, d, cfg_.rms_norm_eps);
-  std::vector<float> out(size_t(rows * cfg_.vocab_size));
-  matmul(out.data(), normed.data(), rows, packed_.lm_head.view(), threads_);
-  return out;
+void Engine::logits(const float* hidden, int64_t rows, float* out) {
+  // Only `normed` may grow here: `hidden` can point into the other activations.
+  if (act_.normed.size() < size_t(rows * cfg_.hidden_size)) act_.normed.resize(size_t(rows * cfg_.hidden_size));
+  rmsnorm(act_.normed.data(), hidden, w_.final_norm.data, w_.final_norm.dtype, rows, cfg_.hidden_size, cfg_.rms_norm_eps);
+  matmul(out, act_.normed.data(), rows, packed_.lm_head.view(), threads_);
 }
 
-std::vector<float> Engine::run(Sequence& seq, const RunRequest& req) {
+void Engine::run_into(Sequence& seq, const RunRequest& req, float* out) {
   std::lock_guard<std::mutex> lock(mutex_);
   ensure_packed();
   cancel_ = req.cancel;
@@ -210,12 +208,12 @@ std::vector<float> Engine::run(Sequence& seq, const RunRequest& req) {
     final_hidden.assign(act_.x.begin(), act_.x.begin() + n * d);
   }
   end_pass(cfg_, plan_, seq, pos0 + n);
-  const int64_t rows = req.all_logits ? n : 1;
-  return logits(final_hidden.data() + (n - rows) * d, rows);
+  const int64_t rows = run_logit_rows(req);
+  logits(final_hidden.data() + (n - rows) * d, rows, out);
 }
 
-std::vector<float> Engine::decode(Sequence* const* seqs, const int32_t* tokens, int64_t n,
-                                  const uint8_t* want_logits) {
+void Engine::decode_into(Sequence* const* seqs, const int32_t* tokens, int64_t n, const uint8_t* want_logits,
+                         float* out) {
   std::lock_guard<std::mutex> lock(mutex_);
   ensure_packed();
   cancel_ = nullptr;  // a batch step is short; an aborted row is dropped after it
@@ -226,13 +224,13 @@ std::vector<float> Engine::decode(Sequence* const* seqs, const int32_t* tokens, 
   rows.n = n, rows.seqs = seqs, rows.positions = positions.data();
   run_layers(rows, 0, cfg_.n_layers);
   for (int64_t i = 0; i < n; ++i) end_pass(cfg_, plan_, *seqs[i], positions[size_t(i)] + 1);
-  if (!want_logits) return logits(act_.x.data(), n);
+  if (!want_logits) return logits(act_.x.data(), n, out);
   const int64_t d = cfg_.hidden_size;
   int64_t wanted = 0;
   for (int64_t i = 0; i < n; ++i)
     if (want_logits[i])
       std::memcpy(act_.xb.data() + wanted++ * d, act_.x.data() + i * d, size_t(d) * sizeof(float));
-  return wanted > 0 ? logits(act_.xb.data(), wanted) : std::vector<float>();
+  if (wanted > 0) logits(act_.xb.data(), wanted, out);
 }
 
 }  // namespace lckv

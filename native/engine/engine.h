@@ -34,16 +34,10 @@ class Engine : public ModelEngine {
 
   std::unique_ptr<Sequence> new_sequence() const override;
 
-  // Appends req.tokens to the sequence and returns their logits ([rows, vocab]).
-  std::vector<float> run(Sequence& seq, const RunRequest& req) override;
-
-  // Batched decode: appends tokens[i] to seqs[i] for every i < n as ONE forward pass of n
-  // rows (each row its own sequence, position and block table), so every weight matrix is
-  // read once for the whole batch. Returns logits [rows wanted, vocab]: of the rows whose
-  // want_logits flag is set (every row when null), so rows fed only to rebuild a sequence's
-  // cache skip the lm_head. Row i equals what run() gives for that token alone (batch invariance).
-  std::vector<float> decode(Sequence* const* seqs, const int32_t* tokens, int64_t n,
-                            const uint8_t* want_logits = nullptr) override;
+  void run_into(Sequence& seq, const RunRequest& req, float* logits) override;
+  // Row i of the logits equals what run() gives for that token alone (batch invariance).
+  void decode_into(Sequence* const* seqs, const int32_t* tokens, int64_t n, const uint8_t* want_logits,
+                   float* logits) override;
 
   // Blocks of the KV pool for this budget (the rule in EngineOptions); every engine sizes
   // its pool with it. Throws INVALID_ARGUMENT when kv_bytes is below one block.
@@ -52,6 +46,7 @@ class Engine : public ModelEngine {
  private:
   struct Activations {
     std::vector<float> x, xb, q, k, v, att, proj, gate, up, x_in;  // [rows, width of each]
+    std::vector<float> normed;  // [logit rows, hidden]: sized by logits()
     std::vector<KvView> views;  // [rows] the K/V each row reads (batched decode)
     int64_t rows = 0;
     void ensure(const ModelConfig& cfg, int64_t n);
@@ -73,7 +68,7 @@ class Engine : public ModelEngine {
   void check_cancel() const;
   void run_layer(const Rows& rows, int32_t layer);
   void prefill_iterative(Sequence& seq, int64_t pos0, int64_t n, int32_t passes);
-  std::vector<float> logits(const float* hidden, int64_t rows);
+  void logits(const float* hidden, int64_t rows, float* out);
 
   ModelConfig cfg_;
   LayerPlan plan_;

@@ -43,16 +43,39 @@ class ModelEngine {
   virtual const std::shared_ptr<KvPool>& kv_pool() const = 0;
   virtual std::unique_ptr<Sequence> new_sequence() const = 0;
 
-  // Appends req.tokens to the sequence and returns their logits ([rows, vocab]).
-  virtual std::vector<float> run(Sequence& seq, const RunRequest& req) = 0;
+  // Appends req.tokens to the sequence and writes their logits to `logits`
+  // ([run_logit_rows(req), vocab] floats, the caller's: the addon hands over the JavaScript
+  // array the result lands in, so a step neither allocates nor copies its logits).
+  virtual void run_into(Sequence& seq, const RunRequest& req, float* logits) = 0;
 
   // Batched decode: appends tokens[i] to seqs[i] for every i < n as ONE forward pass of n
   // rows (each row its own sequence, position and block table), so every weight matrix is
-  // read once for the whole batch. Returns logits [rows wanted, vocab]: of the rows whose
-  // want_logits flag is set (every row when null), so rows fed only to rebuild a sequence's
-  // cache skip the lm_head.
-  virtual std::vector<float> decode(Sequence* const* seqs, const int32_t* tokens, int64_t n,
-                                    const uint8_t* want_logits = nullptr) = 0;
+  // read once for the whole batch. Writes logits [decode_logit_rows(want_logits, n), vocab]:
+  // of the rows whose want_logits flag is set (every row when null), in order, so rows fed
+  // only to rebuild a sequence's cache skip the lm_head.
+  virtual void decode_into(Sequence* const* seqs, const int32_t* tokens, int64_t n, const uint8_t* want_logits,
+                           float* logits) = 0;
+
+  static int64_t run_logit_rows(const RunRequest& req) { return req.all_logits ? req.n : 1; }
+  static int64_t decode_logit_rows(const uint8_t* want_logits, int64_t n) {
+    if (!want_logits) return n;
+    int64_t rows = 0;
+    for (int64_t i = 0; i < n; ++i) rows += want_logits[i] ? 1 : 0;
+    return rows;
+  }
+
+  // The same, returning a new array (tests and tools).
+  std::vector<float> run(Sequence& seq, const RunRequest& req) {
+    std::vector<float> out(size_t(run_logit_rows(req) * config().vocab_size));
+    run_into(seq, req, out.data());
+    return out;
+  }
+  std::vector<float> decode(Sequence* const* seqs, const int32_t* tokens, int64_t n,
+                            const uint8_t* want_logits = nullptr) {
+    std::vector<float> out(size_t(decode_logit_rows(want_logits, n) * config().vocab_size));
+    decode_into(seqs, tokens, n, want_logits, out.data());
+    return out;
+  }
 };
 
 }  // namespace lckv
