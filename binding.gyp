@@ -6,6 +6,7 @@
         "native/addon/addon.cpp",
         "native/addon/convert.cpp",
         "native/addon/probe.cpp",
+        "native/bench/attention_probe.cpp",
         "native/bench/hw_probe.cpp",
         "native/bench/hw_probe_avx2.cpp",
         "native/bench/hw_probe_neon.cpp",

@@ -110,6 +110,8 @@ export interface NativeProbeOptions {
   matmul: [m: number, n: number, k: number];
   /** Steps of the register-only multiply-add loop, per thread. */
   fmaIterations: number;
+  /** Decode attention over paged f16 K/V: `batch` rows at position context - 1, for each of `batches`. */
+  attention: { shape: [heads: number, kvHeads: number, headDim: number]; context: number; batches: number[] };
   reps: number;
 }
 
@@ -122,6 +124,8 @@ export interface NativeProbeResult {
   read: { seconds: number[]; bytes: number };
   matmul: { seconds: number[]; flops: number };
   fma: { seconds: number[]; flops: number };
+  /** Per batch of `attention.batches`: seconds of each call, K/V bytes one call reads. */
+  attention: { batch: number; seconds: number[]; bytes: number }[];
 }
 
 let cached: NativeAddon | undefined;

@@ -70,12 +70,13 @@ describe('kernels benchmark', () => {
       batches: [2, 4],
       batchSteps: 2,
       repeats: 1,
-      probe: { triadElements: 1 << 16, matmul: [8, 16, 32], fmaIterations: 1000, reps: 2 },
+      probe: { triadElements: 1 << 16, matmul: [8, 16, 32], fmaIterations: 1000, attention: { context: 40, batches: [1, 3] }, reps: 2 },
     });
     assert.deepEqual(result.rows.map((r) => r.dtype), ['F32', 'F16', 'BF16']);
     assert.deepEqual(result.batches, [2, 4]);
     for (const row of result.rows) {
       assert.deepEqual(row.batches.map((b) => b.batch), [2, 4]);
+      assert.deepEqual(row.hardware.attentionGBps.map((a) => a.batch), [1, 3]);
       assert.ok(row.hardware.isa.length > 0);
     }
     positiveNumbers(result.rows, 'rows');
@@ -83,7 +84,7 @@ describe('kernels benchmark', () => {
     const table = formatKernelTable(result).split('\n');
     assert.ok(table.includes('| | F32 | F16 | BF16 |'));
     const body = table.filter((l) => l.startsWith('| ') && !l.startsWith('| |'));
-    for (const label of ['triad GB/s', 'read-only GB/s', 'fraction of the read-only bound', 'bandwidth bound', 'batch-1 decode tok/s', 'p50 / p90', 'batch 2 decode', 'batch 4 decode', 'FMA loop', 'matmul kernel', 'prefill tok/s'])
+    for (const label of ['triad GB/s', 'read-only GB/s', 'fraction of the read-only bound', 'bandwidth bound', 'batch-1 decode tok/s', 'p50 / p90', 'batch 2 decode', 'batch 4 decode', 'FMA loop', 'matmul kernel', 'prefill tok/s', 'decode attention, 1 row at 40 positions, K/V GB/s', 'decode attention, 3 rows at 40 positions, fraction of read-only'])
       assert.ok(body.some((l) => l.includes(label)), label);
     for (const l of body) {
       const cells = l.split('|').slice(2, -1).map((c) => c.trim());

@@ -9,11 +9,22 @@ export interface ProbeSizes {
   matmul: [number, number, number];
   /** Multiply-add loop steps per thread. */
   fmaIterations: number;
+  /** Decode attention over f16 K/V at this context, for each batch size (the model's head shape). */
+  attention: { context: number; batches: number[] };
   reps: number;
 }
 
-/** 3 x 128 MiB triad arrays, a 512 x 2048 x 2048 matmul, ~0.1 s of multiply-adds per repetition. */
-export const FULL_PROBE: ProbeSizes = { triadElements: 32 * 2 ** 20, matmul: [512, 2048, 2048], fmaIterations: 20_000_000, reps: 7 };
+/**
+ * 3 x 128 MiB triad arrays, a 512 x 2048 x 2048 matmul, ~0.1 s of multiply-adds per
+ * repetition, decode attention of 1 and 8 rows at a 4,096-position context.
+ */
+export const FULL_PROBE: ProbeSizes = {
+  triadElements: 32 * 2 ** 20,
+  matmul: [512, 2048, 2048],
+  fmaIterations: 20_000_000,
+  attention: { context: 4096, batches: [1, 8] },
+  reps: 7,
+};
 
 /** A rate over the repetitions: the best (the machine's limit) and the median (what it gave typically). */
 export interface Rate {
@@ -34,6 +45,8 @@ export interface HardwareLimits {
   matmulGflops: Rate;
   /** Register-only multiply-add loop: the arithmetic peak of the cores on this ISA path; GFLOP/s. */
   fmaGflops: Rate;
+  /** Decode attention's K/V reads per batch of sizes.attention.batches; GB/s (1e9). */
+  attentionGBps: { batch: number; rate: Rate }[];
 }
 
 function rate(amount: number, seconds: number[]): Rate {
@@ -41,9 +54,12 @@ function rate(amount: number, seconds: number[]): Rate {
   return { best: Math.max(...rates), median: median(rates) };
 }
 
+/** The attention heads of a model: query heads, K/V heads, head dimension. */
+export type HeadShape = [heads: number, kvHeads: number, headDim: number];
+
 /** Runs the native probes on a pool of `threads` threads, off the event loop. */
-export async function probeHardware(threads: number, sizes: ProbeSizes): Promise<HardwareLimits> {
-  const r = await native().probeHardware({ threads, ...sizes });
+export async function probeHardware(threads: number, sizes: ProbeSizes, heads: HeadShape): Promise<HardwareLimits> {
+  const r = await native().probeHardware({ threads, ...sizes, attention: { ...sizes.attention, shape: heads } });
   return {
     isa: r.isa,
     threads: r.threads,
@@ -52,5 +68,6 @@ export async function probeHardware(threads: number, sizes: ProbeSizes): Promise
     readGBps: rate(r.read.bytes, r.read.seconds),
     matmulGflops: rate(r.matmul.flops, r.matmul.seconds),
     fmaGflops: rate(r.fma.flops, r.fma.seconds),
+    attentionGBps: r.attention.map((a) => ({ batch: a.batch, rate: rate(a.bytes, a.seconds) })),
   };
 }

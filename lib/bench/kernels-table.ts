@@ -3,11 +3,11 @@ import type { KernelBenchResult, KernelRow } from './kernels';
 
 const pct = (x: number) => `${(100 * x).toFixed(0)}%`;
 const f1 = (x: number) => x.toFixed(1);
-/ Three significant digits: readable for the full shape and the tiny test shape alike. */
+/** Three significant digits: readable for the full shape and the tiny test shape alike. */
 const sig3 = (x: number) => String(Number(x.toPrecision(3)));
 const bestMedian = (r: Rate) => `${f1(r.best)} (${f1(r.median)})`;
 
-/ One line of the table: a label and a figure per weight dtype. */
+/** One line of the table: a label and a figure per weight dtype. */
 type Line = [label: string, figure: (row: KernelRow) => string];
 
 function lines(r: KernelBenchResult): Line[] {
@@ -21,6 +21,7 @@ function lines(r: KernelBenchResult): Line[] {
     ['batch-1 decode, fraction of the bound', (row) => pct(batch1(row) / row.boundTokensPerSecond)],
     ['memory bandwidth, read-only GB/s: best (median)', (row) => bestMedian(row.hardware.readGBps)],
     ['batch-1 decode, fraction of the read-only bound', (row) => pct((batch1(row) * row.weightBytesPerToken) / (row.hardware.readGBps.best * 1e9))],
+    ...attentionLines(r),
     ['per-token latency p50 / p90 ms', (row) => `${f1(row.decodeP50Ms)} / ${f1(row.decodeP90Ms)}`],
     ...r.batches.map((b, i): Line => [`batch ${b} decode tok/s (aggregate)`, (row) => f1(row.batches[i].tokensPerSecond)]),
     [`batch ${largest} / batch 1`, (row) => `${(row.batches[row.batches.length - 1].tokensPerSecond / batch1(row)).toFixed(1)}x`],
@@ -33,7 +34,21 @@ function lines(r: KernelBenchResult): Line[] {
   ];
 }
 
-/ What was measured and how, then one column per weight dtype (its probes run just before it). */
+/** Decode attention's K/V streaming, per probed batch size, against the read-only bandwidth. */
+function attentionLines(r: KernelBenchResult): Line[] {
+  const hw = r.rows[0]?.hardware;
+  if (!hw) return [];
+  const context = hw.sizes.attention.context;
+  return hw.attentionGBps.flatMap(({ batch }, i): Line[] => {
+    const label = `decode attention, ${batch} row${batch > 1 ? 's' : ''} at ${context} positions`;
+    return [
+      [`${label}, K/V GB/s: best (median)`, (row) => bestMedian(row.hardware.attentionGBps[i].rate)],
+      [`${label}, fraction of read-only (best)`, (row) => pct(row.hardware.attentionGBps[i].rate.best / row.hardware.readGBps.best)],
+    ];
+  });
+}
+
+/** What was measured and how, then one column per weight dtype (its probes run just before it). */
 export function formatKernelTable(r: KernelBenchResult): string {
   const hw = r.rows[0]?.hardware;
   const s = r.shape;

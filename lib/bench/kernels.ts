@@ -101,8 +101,9 @@ export async function runKernelBench(opts: KernelBenchOptions = {}): Promise<Ker
       const dir = path.join(tmp, dtype);
       log(`writing ${dtype} ...`);
       writeRandomCheckpoint(dir, o.shape, dtype);
-      log(`probing memory bandwidth and f32 peak on ${o.threads} threads ...`);
-      const hardware = await probeHardware(o.threads, o.probe);
+      log(`probing memory bandwidth, f32 peak and decode attention on ${o.threads} threads ...`);
+      const s = o.shape;
+      const hardware = await probeHardware(o.threads, o.probe, [s.numHeads, s.numKvHeads, s.hiddenSize / s.numHeads]);
       log(`measuring ${dtype} ...`);
       rows.push(await measureDtype(dir, dtype, hardware, o));
       fs.rmSync(dir, { recursive: true, force: true });

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "addon/convert.h"
+#include "bench/attention_probe.h"
 #include "bench/hw_probe.h"
 #include "kernels/cpu/isa.h"
 
@@ -16,6 +17,9 @@ struct ProbeRequest {
   int64_t triad_elements = 0;
   int64_t m = 0, n = 0, k = 0;  // matmul shape: x [m, k] · w [n, k]ᵀ
   int64_t fma_iterations = 0;
+  AttentionShape attention_shape;
+  int64_t attention_context = 0;
+  std::vector<int64_t> attention_batches;
   int32_t reps = 1;
 };
 
@@ -39,6 +43,10 @@ class ProbeWorker : public Napi::AsyncWorker {
       read_ = probe_read(req_.triad_elements, req_.reps, pool);
       matmul_ = probe_matmul(req_.m, req_.n, req_.k, req_.reps, pool);
       fma_ = probe_fma(req_.fma_iterations, req_.reps, pool);
+      // Each cache set at least one triad array's size: far beyond the last-level cache.
+      for (int64_t batch : req_.attention_batches)
+        attention_.push_back(probe_decode_attention(req_.attention_shape, batch, req_.attention_context,
+                                                    4 * req_.triad_elements, req_.reps, pool));
     } catch (const std::bad_alloc&) {
       SetError("out of memory");
     }
@@ -65,6 +73,15 @@ class ProbeWorker : public Napi::AsyncWorker {
     out.Set("read", read);
     out.Set("matmul", mm);
     out.Set("fma", fma);
+    Napi::Array attention = Napi::Array::New(env, attention_.size());
+    for (size_t i = 0; i < attention_.size(); ++i) {
+      Napi::Object a = Napi::Object::New(env);
+      a.Set("batch", double(req_.attention_batches[i]));
+      a.Set("seconds", seconds_to_js(env, attention_[i].seconds));
+      a.Set("bytes", attention_[i].bytes);
+      attention.Set(uint32_t(i), a);
+    }
+    out.Set("attention", attention);
     deferred_.Resolve(out);
   }
 
@@ -77,6 +94,7 @@ class ProbeWorker : public Napi::AsyncWorker {
   ProbeRequest req_;
   std::vector<double> triad_, read_, matmul_;
   FmaProbe fma_;
+  std::vector<AttentionProbe> attention_;
 };
 
 int64_t positive(const Napi::Object& obj, const char* key, int64_t max) {
@@ -91,10 +109,18 @@ int64_t positive(const Napi::Object& obj, const char* key, int64_t max) {
 Napi::Value ProbeHardware(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guard(env, [&] {
-    if (info.Length() < 1 || !info[0].IsObject() || !info[0].As<Napi::Object>().Get("matmul").IsArray())
-      throw Error("INVALID_ARGUMENT", "probeHardware({ threads, triadElements, matmul: [m, n, k], fmaIterations, reps })");
+    const char* usage =
+        "probeHardware({ threads, triadElements, matmul: [m, n, k], fmaIterations, "
+        "attention: { shape: [heads, kvHeads, headDim], context, batches }, reps })";
+    if (info.Length() < 1 || !info[0].IsObject() || !info[0].As<Napi::Object>().Get("matmul").IsArray() ||
+        !info[0].As<Napi::Object>().Get("attention").IsObject())
+      throw Error("INVALID_ARGUMENT", usage);
     const Napi::Object opts = info[0].As<Napi::Object>();
     const Napi::Object shape = opts.Get("matmul").As<Napi::Object>();
+    const Napi::Object attention = opts.Get("attention").As<Napi::Object>();
+    if (!attention.Get("shape").IsArray() || !attention.Get("batches").IsArray()) throw Error("INVALID_ARGUMENT", usage);
+    const Napi::Object heads = attention.Get("shape").As<Napi::Object>();
+    const Napi::Array batches = attention.Get("batches").As<Napi::Array>();
     ProbeRequest req;
     req.threads = int32_t(positive(opts, "threads", 1024));
     req.triad_elements = positive(opts, "triadElements", int64_t(1) << 32);
@@ -102,6 +128,14 @@ Napi::Value ProbeHardware(const Napi::CallbackInfo& info) {
     req.n = positive(shape, "1", 1 << 16);
     req.k = positive(shape, "2", 1 << 16);
     req.fma_iterations = positive(opts, "fmaIterations", int64_t(1) << 40);
+    req.attention_shape.n_heads = int32_t(positive(heads, "0", 1 << 12));
+    req.attention_shape.n_kv_heads = int32_t(positive(heads, "1", req.attention_shape.n_heads));
+    req.attention_shape.head_dim = int32_t(positive(heads, "2", 1 << 12));
+    if (req.attention_shape.n_heads % req.attention_shape.n_kv_heads != 0)
+      throw Error("INVALID_ARGUMENT", "probeHardware: attention heads must be a multiple of its kv heads");
+    req.attention_context = positive(attention, "context", 1 << 24);
+    for (uint32_t i = 0; i < batches.Length(); ++i)
+      req.attention_batches.push_back(positive(batches, std::to_string(i).c_str(), 1 << 12));
     req.reps = int32_t(positive(opts, "reps", 1000));
     auto* worker = new ProbeWorker(env, req);
     Napi::Promise promise = worker->promise();

@@ -5,9 +5,12 @@
 
 namespace lckv {
 
-// probeHardware({ threads, triadElements, matmul: [m, n, k], fmaIterations, reps }) =>
-//   Promise<{ isa, threads, triad: { seconds, bytes }, matmul: { seconds, flops }, fma: { seconds, flops } }>
-// `seconds` holds one entry per repetition; bytes and flops are per repetition.
+// probeHardware({ threads, triadElements, matmul: [m, n, k], fmaIterations,
+//                 attention: { shape: [heads, kvHeads, headDim], context, batches: number[] }, reps }) =>
+//   Promise<{ isa, threads, triad: { seconds, bytes }, read: { seconds, bytes }, matmul: { seconds, flops },
+//             fma: { seconds, flops }, attention: { batch, seconds, bytes }[] }>
+// `seconds` holds one entry per repetition; bytes and flops are per repetition (per call
+// for attention: one decode attention of `batch` rows at position context - 1).
 Napi::Value ProbeHardware(const Napi::CallbackInfo& info);
 
 }  // namespace lckv

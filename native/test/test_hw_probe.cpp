@@ -1,9 +1,10 @@
 // The hardware probes of the kernels benchmark: every path's multiply-add loop does the
 // work it counts (its accumulators end at the value that many steps must give), and the
-// triad and matmul probes time every repetition.
+// triad, read, matmul and decode attention probes time every repetition.
 #include <cmath>
 #include <vector>
 
+#include "bench/attention_probe.h"
 #include "bench/hw_probe.h"
 #include "kernels/cpu/isa.h"
 #include "test/check.h"
@@ -47,6 +48,10 @@ TEST_CASE("hw probe: every repetition is timed, on every thread count") {
       CHECK(seconds.size() == 3);
       for (double s : seconds) CHECK(s >= 0 && std::isfinite(s));
     }
+    const AttentionProbe att = probe_decode_attention(AttentionShape{4, 2, 8}, 3, 40, 1 << 16, 3, pool);
+    CHECK(att.seconds.size() == 3);
+    for (double s : att.seconds) CHECK(s > 0 && std::isfinite(s));
+    CHECK(att.bytes == 2.0 * 3 * 40 * (2 * 8) * 2);  // K and V of 3 rows x 40 positions, 2 heads of 8, f16
     const FmaProbe fma = probe_fma(100, 2, pool);
     CHECK(fma.seconds.size() == 2);
     CHECK(fma.flops > 0 && fma.flops == double(threads) * (isa_active() == Isa::Neon ? 2.0 * 100 * 16 * 4 : 2.0 * 100 * 12 * 8));
