@@ -156,16 +156,20 @@ TEST_CASE("attention: every ISA, GQA, diagonal mask and sliding windows match th
   });
 }
 
+// A row alone reads the stored F16/BF16 values directly (where the ISA path can); a prefill
+// tile widens them first: the two must agree to the bit.
 TEST_CASE("attention: a prefill row equals the same row computed alone, bit for bit") {
   ThreadPool pool(2);
   for_each_isa([&](Isa isa) {
+    for (DType dt : {DType::F16, DType::BF16})
     for (AttentionMask mask : {AttentionMask{false, 0}, AttentionMask{true, 0}, AttentionMask{false, 5}, AttentionMask{false, 70}})
-      for (auto [shape, pos0] : {std::pair{AttentionShape{6, 2, 16}, int64_t(4)}, std::pair{AttentionShape{4, 2, 64}, int64_t(90)}}) {
+      for (auto [shape, pos0] : {std::pair{AttentionShape{6, 2, 16}, int64_t(4)}, std::pair{AttentionShape{4, 2, 64}, int64_t(90)},
+                                 std::pair{AttentionShape{2, 1, 48}, int64_t(30)}}) {
         const int64_t n = 37, width = int64_t(shape.n_heads) * shape.head_dim;
         const int64_t kv_width = int64_t(shape.n_kv_heads) * shape.head_dim;
-        const auto kb = encode(random_floats(size_t((pos0 + n) * kv_width), 21), DType::F16);
-        const auto vb = encode(random_floats(size_t((pos0 + n) * kv_width), 22), DType::F16);
-        const KvView kv{kb.data(), vb.data(), DType::F16, kv_width};
+        const auto kb = encode(random_floats(size_t((pos0 + n) * kv_width), 21), dt);
+        const auto vb = encode(random_floats(size_t((pos0 + n) * kv_width), 22), dt);
+        const KvView kv{kb.data(), vb.data(), dt, kv_width};
         const auto q = random_floats(size_t(n * width), 23);
         std::vector<float> whole(q.size()), alone(q.size());
         attention(whole.data(), q.data(), n, pos0, kv, shape, mask, pool);
@@ -173,7 +177,7 @@ TEST_CASE("attention: a prefill row equals the same row computed alone, bit for 
         for (int64_t i = 0; i < n; ++i) positions[size_t(i)] = pos0 + i;
         const std::vector<KvView> views(size_t(n), kv);
         attention_rows(alone.data(), q.data(), n, positions.data(), views.data(), shape, mask, pool);
-        CHECK_MSG(whole == alone, std::string(isa_name(isa)) + " hd=" + std::to_string(shape.head_dim) + " nodiag=" +
+        CHECK_MSG(whole == alone, std::string(isa_name(isa)) + " " + dtype_name(dt) + " hd=" + std::to_string(shape.head_dim) + " nodiag=" +
                                       std::to_string(mask.no_diag) + " window=" + std::to_string(mask.window));
       }
   });

@@ -13,6 +13,8 @@ namespace lckv {
 namespace {
 
 struct GenericOps {
+  static constexpr bool kReads16 = false;  // widens every K/V row first
+
   static int32_t widen16(float* dst, const void* src, DType dtype, int32_t n) {
     convert_to_f32(dst, src, dtype, n);
     return n;

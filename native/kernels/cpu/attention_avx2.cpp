@@ -25,6 +25,8 @@ namespace lckv {
 namespace {
 
 struct Avx2Ops {
+  static constexpr bool kReads16 = true;
+
   static int32_t widen16(float* dst, const void* src, DType dtype, int32_t n) {
     int32_t i = 0;
     for (; i + 8 <= n; i += 8)
@@ -58,6 +60,19 @@ struct Avx2Ops {
     return d;
   }
 
+  template <int P>
+  static void dots16(float* dst, const float* q, const uint8_t* const* rows, size_t offset, DType dtype, int32_t n,
+                     float scale) {
+    if (dtype == DType::F16) return dots_stored<DType::F16, P>(dst, q, rows, offset, n, scale);
+    dots_stored<DType::BF16, P>(dst, q, rows, offset, n, scale);
+  }
+
+  static void accumulate16(float* o, const float* s, const uint8_t* const* rows, size_t offset, DType dtype,
+                           int64_t count, int32_t n) {
+    if (dtype == DType::F16) return accumulate_stored<DType::F16>(o, s, rows, offset, count, n);
+    accumulate_stored<DType::BF16>(o, s, rows, offset, count, n);
+  }
+
   // Each dot: two accumulators over alternating 8-lane blocks, then one fixed-order sum.
   template <int P>
   static void dots(float* dst, const float* q, const float* k, int32_t n, float scale) {
@@ -84,6 +99,43 @@ struct Avx2Ops {
   }
 
  private:
+  // dots<P> for n a multiple of 16, each position's values widened in registers as loaded.
+  template <DType T, int P>
+  static void dots_stored(float* dst, const float* q, const uint8_t* const* rows, size_t offset, int32_t n, float scale) {
+    __m256 acc0[P], acc1[P];
+    for (int p = 0; p < P; ++p) acc0[p] = acc1[p] = _mm256_setzero_ps();
+    for (int32_t i = 0; i < n; i += 16) {
+      const __m256 qa = _mm256_loadu_ps(q + i), qb = _mm256_loadu_ps(q + i + 8);
+      for (int p = 0; p < P; ++p) {
+        acc0[p] = _mm256_fmadd_ps(qa, avx2::load8<T>(rows[p] + offset, i), acc0[p]);
+        acc1[p] = _mm256_fmadd_ps(qb, avx2::load8<T>(rows[p] + offset, i + 8), acc1[p]);
+      }
+    }
+    for (int p = 0; p < P; ++p) dst[p] = avx2::hsum(_mm256_add_ps(acc0[p], acc1[p])) * scale;
+  }
+
+  // accumulate() over all n columns (a multiple of 8), in its column blocks and order.
+  template <DType T>
+  static void accumulate_stored(float* o, const float* s, const uint8_t* const* rows, size_t offset, int64_t count,
+                                int32_t n) {
+    int32_t d = 0;
+    for (; d + 64 <= n; d += 64) accumulate_stored_cols<T, 8>(o + d, s, rows, offset, d, count);
+    for (; d + 32 <= n; d += 32) accumulate_stored_cols<T, 4>(o + d, s, rows, offset, d, count);
+    for (; d + 8 <= n; d += 8) accumulate_stored_cols<T, 1>(o + d, s, rows, offset, d, count);
+  }
+
+  template <DType T, int NV>
+  static void accumulate_stored_cols(float* o, const float* s, const uint8_t* const* rows, size_t offset, int32_t d0,
+                                     int64_t count) {
+    __m256 acc[NV];
+    for (int j = 0; j < NV; ++j) acc[j] = _mm256_loadu_ps(o + 8 * j);
+    for (int64_t p = 0; p < count; ++p) {
+      const __m256 a = _mm256_broadcast_ss(s + p);
+      for (int j = 0; j < NV; ++j) acc[j] = _mm256_fmadd_ps(a, avx2::load8<T>(rows[p] + offset, d0 + 8 * j), acc[j]);
+    }
+    for (int j = 0; j < NV; ++j) _mm256_storeu_ps(o + 8 * j, acc[j]);
+  }
+
   // Columns [0, 8 * NV) of o kept in registers over all `count` positions: one load and
   // store of o per call instead of one per position.
   template <int NV>

@@ -13,6 +13,8 @@ namespace lckv {
 namespace {
 
 struct NeonOps {
+  static constexpr bool kReads16 = false;  // widens every K/V row first
+
   static int32_t widen16(float* dst, const void* src, DType dtype, int32_t n) {
     int32_t i = 0;
     for (; i + 4 <= n; i += 4)

@@ -28,6 +28,12 @@ namespace lckv {
 //       s[i] = exp(s[i] - shift); returns their sum, in an order fixed by count alone
 //   static int32_t accumulate(float* o, const float* s, const float* v, int64_t count, int32_t n);
 //       o[d] += s[i] * v[i * n + d] for i ascending, for the leading d < n; returns how many d
+//   static constexpr bool kReads16: whether it also has, for n a multiple of 16 and position
+//   i's n values stored (F16/BF16) at rows[i] + offset, the same arithmetic without widening:
+//     template <int P> static void dots16(float* dst, const float* q, const uint8_t* const* rows,
+//                                         size_t offset, DType dtype, int32_t n, float scale);
+//     static void accumulate16(float* o, const float* s, const uint8_t* const* rows, size_t offset,
+//                              DType dtype, int64_t count, int32_t n);
 template <typename Ops>
 class AttentionTile {
  public:
@@ -60,6 +66,11 @@ class AttentionTile {
     rows_buf_.resize(size_t(kv_heads_ * chunk_ * hd_));
     const float scale = 1.0f / std::sqrt(float(hd_));
     const int64_t kv_col = int64_t(kv_head0) * hd_;
+    if constexpr (Ops::kReads16) {
+      // A decode row uses each cached row once per query head of its group: reading the
+      // stored values directly costs less than widening them into L1 first.
+      if (rows == 1 && kv_.dtype != DType::F32 && hd_ % 16 == 0) return run_stored(out + q0, q + q0, kv_col, scale);
+    }
     for_each_chunk(kv_.k, kv_col, [&](int64_t r, int32_t j, int64_t a, int64_t b, const float* k) {
       scores(score(r, j) + a, q + r * width_ + q0 + j * hd_, k, b - a, scale);
     });
@@ -67,11 +78,7 @@ class AttentionTile {
     for_each_chunk(kv_.v, kv_col, [&](int64_t r, int32_t j, int64_t a, int64_t b, const float* v) {
       accumulate(out + r * width_ + q0 + j * hd_, score(r, j) + a, v, b - a);
     });
-    for (int64_t r = 0; r < rows; ++r)
-      for (int32_t j = 0; j < heads_; ++j) {
-        float* o = out + r * width_ + q0 + j * hd_;
-        for (int32_t d = 0; d < hd_; ++d) o[d] *= inv_sum_[size_t(r * heads_ + j)];
-      }
+    normalize(out, q0);
   }
 
  private:
@@ -81,6 +88,32 @@ class AttentionTile {
   // Cached rows lie in blocks scattered over the pool, which no hardware prefetcher
   // follows: ask for rows this far ahead.
   static constexpr int64_t kPrefetchRows = 16;
+  // Positions whose row addresses a decode row gathers at a time (reading stored values).
+  static constexpr int64_t kRunRows = 16;
+
+  // One query row reading the stored K/V: the products and sums of the widened path, in
+  // the same order, so its result is bitwise the same.
+  void run_stored(float* out, const float* q, int64_t kv_col, float scale) {
+    for_each_run(kv_.k, kv_col, [&](int32_t j, int64_t a, int64_t count, const uint8_t* const* at, size_t offset) {
+      float* dst = score(0, j) + a;
+      int64_t p = 0;
+      for (; p + 4 <= count; p += 4) Ops::template dots16<4>(dst + p, q + j * hd_, at + p, offset, kv_.dtype, hd_, scale);
+      for (; p < count; ++p) Ops::template dots16<1>(dst + p, q + j * hd_, at + p, offset, kv_.dtype, hd_, scale);
+    });
+    softmax();
+    for_each_run(kv_.v, kv_col, [&](int32_t j, int64_t a, int64_t count, const uint8_t* const* at, size_t offset) {
+      Ops::accumulate16(out + j * hd_, score(0, j) + a, at, offset, kv_.dtype, count, hd_);
+    });
+    normalize(out, 0);
+  }
+
+  void normalize(float* out, int64_t q0) {
+    for (int64_t r = 0; r < rows_; ++r)
+      for (int32_t j = 0; j < heads_; ++j) {
+        float* o = out + r * width_ + q0 + j * hd_;
+        for (int32_t d = 0; d < hd_; ++d) o[d] *= inv_sum_[size_t(r * heads_ + j)];
+      }
+  }
 
   // Per-thread buffers, grown once: no allocation per call on the hot path.
   struct Scratch {
@@ -134,9 +167,8 @@ class AttentionTile {
   void for_each_chunk(const void* base, int64_t kv_col, Fn&& fn) {
     const size_t elem = dtype_size(kv_.dtype), row_bytes = size_t(kv_heads_ * hd_) * elem;
     const int64_t plane = chunk_ * hd_;
-    const auto* bytes = static_cast<const uint8_t*>(base);
     const int64_t end = lo_ + span_;
-    auto row = [&](int64_t p) { return bytes + size_t(kv_row_index(kv_, p) * kv_.row_stride + kv_col) * elem; };
+    const auto row = row_of(base, kv_col);
     for (int64_t p = lo_; p < lo_ + kPrefetchRows && p < end; ++p) prefetch(row(p), row_bytes);
     for (int64_t c0 = lo_; c0 < end; c0 += chunk_) {
       const int64_t c1 = c0 + chunk_ < end ? c0 + chunk_ : end;
@@ -152,6 +184,33 @@ class AttentionTile {
         if (a < b)
           for (int32_t j = 0; j < heads_; ++j) fn(r, j, a, b, rows_buf_.data() + j / group_ * plane + (a - c0) * hd_);
       }
+    }
+  }
+
+  // The tile's first kv head in the stored row of position p of `base`.
+  auto row_of(const void* base, int64_t kv_col) const {
+    const auto* first = static_cast<const uint8_t*>(base) + size_t(kv_col) * dtype_size(kv_.dtype);
+    const size_t stride = size_t(kv_.row_stride) * dtype_size(kv_.dtype);
+    return [this, first, stride](int64_t p) { return first + size_t(kv_row_index(kv_, p)) * stride; };
+  }
+
+  // One query row's span of `base`, kRunRows positions at a time: gathers their stored
+  // rows' addresses, then calls fn(j, a, count, rows, offset) for each query head j of the
+  // tile, with rows[i] + offset the stored slice of j's kv head at position a + i.
+  template <typename Fn>
+  void for_each_run(const void* base, int64_t kv_col, Fn&& fn) {
+    const size_t elem = dtype_size(kv_.dtype), row_bytes = size_t(kv_heads_ * hd_) * elem;
+    const int64_t end = lo_ + span_;
+    const auto row = row_of(base, kv_col);
+    const uint8_t* at[kRunRows];
+    for (int64_t p = lo_; p < lo_ + kPrefetchRows && p < end; ++p) prefetch(row(p), row_bytes);
+    for (int64_t c0 = lo_; c0 < end; c0 += kRunRows) {
+      const int64_t count = c0 + kRunRows < end ? kRunRows : end - c0;
+      for (int64_t i = 0; i < count; ++i) {
+        if (c0 + i + kPrefetchRows < end) prefetch(row(c0 + i + kPrefetchRows), row_bytes);
+        at[i] = row(c0 + i);
+      }
+      for (int32_t j = 0; j < heads_; ++j) fn(j, c0, count, at, size_t(j / group_ * hd_) * elem);
     }
   }
 
