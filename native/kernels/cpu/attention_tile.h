@@ -5,7 +5,9 @@
 // that sees them. A row's result does not depend on the tile it is computed in: its dots,
 // softmax and V accumulation run over its own positions in ascending order, exactly as
 // when it is alone, and chunk edges only split loops whose steps are independent per
-// position (dots) or already sequential in position (the V accumulation).
+// position (dots) or already sequential in position (the V accumulation). A single-row
+// tile on a path with stored-value primitives (kReads16) reads F16/BF16 K/V in place
+// instead, with the same arithmetic.
 //
 // Include this header only where the Ops it is instantiated with are compiled: it holds
 // templates only, so an ISA-specific translation unit can instantiate it under its target.
