@@ -205,14 +205,16 @@ class AttentionTile {
     const int64_t end = lo_ + span_;
     const auto row = row_of(base, kv_col);
     const uint8_t* at[kRunRows];
-    for (int64_t p = lo_; p < lo_ + kPrefetchRows && p < end; ++p) prefetch(row(p), row_bytes);
+    for (int64_t p = lo_; p < lo_ + kRunRows && p < end; ++p) prefetch(row(p), row_bytes);
     for (int64_t c0 = lo_; c0 < end; c0 += kRunRows) {
       const int64_t count = c0 + kRunRows < end ? kRunRows : end - c0;
-      for (int64_t i = 0; i < count; ++i) {
-        if (c0 + i + kPrefetchRows < end) prefetch(row(c0 + i + kPrefetchRows), row_bytes);
-        at[i] = row(c0 + i);
+      for (int64_t i = 0; i < count; ++i) at[i] = row(c0 + i);
+      // The next run's rows are requested a share before each head's work, not in one burst.
+      const int64_t next = c0 + count, ahead = end - next < kRunRows ? end - next : kRunRows;
+      for (int32_t j = 0; j < heads_; ++j) {
+        for (int64_t p = next + ahead * j / heads_; p < next + ahead * (j + 1) / heads_; ++p) prefetch(row(p), row_bytes);
+        fn(j, c0, count, at, size_t(j / group_ * hd_) * elem);
       }
-      for (int32_t j = 0; j < heads_; ++j) fn(j, c0, count, at, size_t(j / group_ * hd_) * elem);
     }
   }
 
