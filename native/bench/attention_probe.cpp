@@ -2,29 +2,31 @@
 
 #include <algorithm>
 #include <chrono>
+#include <memory>
 #include <numeric>
 #include <random>
+
+#include "cache/kv_pool.h"
 
 namespace lckv {
 
 namespace {
 
-constexpr int32_t kBlock = 16;
-
-// One layer's worth of K/V for `batch` sequences of `context` positions, in one pool.
+// One layer's worth of K/V for `batch` sequences of `context` positions, in a pool of the
+// engine's own kind (its memory, its block size), the blocks handed out in shuffled order.
 struct PagedCache {
-  std::vector<uint16_t> k, v;
+  std::unique_ptr<KvPool> pool;
   std::vector<std::vector<int32_t>> tables;  // [batch][blocks per sequence]
 };
 
 PagedCache make_cache(int64_t batch, int64_t context, int64_t row_width, std::mt19937& rng) {
-  const int64_t blocks = (context + kBlock - 1) / kBlock;
+  const int64_t blocks = (context + KvPool::kBlockTokens - 1) / KvPool::kBlockTokens;
   PagedCache c;
-  c.k.resize(size_t(batch * blocks * kBlock * row_width));
-  c.v.resize(c.k.size());
+  c.pool = std::make_unique<KvPool>(1, row_width, DType::F16, batch * blocks);
   // f16 values in [0.125, 0.25): normal, varied, and no overflow in any sum.
-  for (auto& x : c.k) x = uint16_t(0x3000 | (rng() & 0x3ff));
-  for (auto& x : c.v) x = uint16_t(0x3000 | (rng() & 0x3ff));
+  for (int64_t r = 0; r < batch * blocks * KvPool::kBlockTokens; ++r)
+    for (uint8_t* row : {c.pool->k_row(0, r), c.pool->v_row(0, r)})
+      for (int64_t i = 0; i < row_width; ++i) reinterpret_cast<uint16_t*>(row)[i] = uint16_t(0x3000 | (rng() & 0x3ff));
   std::vector<int32_t> ids(size_t(batch * blocks));
   std::iota(ids.begin(), ids.end(), 0);
   std::shuffle(ids.begin(), ids.end(), rng);
@@ -45,8 +47,7 @@ AttentionProbe probe_decode_attention(const AttentionShape& shape, int64_t batch
   for (int64_t c = 0; c < copies; ++c) caches.push_back(make_cache(batch, context, row_width, rng));
   std::vector<std::vector<KvView>> views(caches.size());
   for (size_t c = 0; c < caches.size(); ++c)
-    for (const auto& table : caches[c].tables)
-      views[c].push_back(KvView{caches[c].k.data(), caches[c].v.data(), DType::F16, row_width, table.data(), kBlock});
+    for (const auto& table : caches[c].tables) views[c].push_back(caches[c].pool->view(0, table));
   std::vector<float> q(size_t(batch * q_width), 0.01f), att(q.size());
   const std::vector<int64_t> positions(size_t(batch), context - 1);
   const AttentionMask mask;

@@ -8,10 +8,11 @@ KvPool::KvPool(int32_t n_slots, int64_t row_width, DType dtype, int64_t n_blocks
     : n_slots_(n_slots), row_width_(row_width), dtype_(dtype), n_blocks_(n_blocks) {
   if (n_blocks < 1) throw Error("INVALID_ARGUMENT", "the KV cache needs at least one block");
   const size_t bytes = size_t(n_slots) * size_t(n_blocks * kBlockTokens) * size_t(row_width) * dtype_size(dtype);
-  // Default-initialized (not zeroed), so untouched blocks cost no resident memory.
+  // Not zeroed, so untouched blocks cost no resident memory; blocks are handed out from the
+  // low addresses up, so with huge pages what becomes resident stays close to what is used.
   if (host_storage) {
-    k_.reset(new uint8_t[bytes ? bytes : 1]);
-    v_.reset(new uint8_t[bytes ? bytes : 1]);
+    k_ = allocate_huge(bytes);
+    v_ = allocate_huge(bytes);
   }
   free_.reserve(size_t(n_blocks));
   for (int64_t b = n_blocks - 1; b >= 0; --b) free_.push_back(int32_t(b));

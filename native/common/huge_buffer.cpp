@@ -1,0 +1,26 @@
+#include "common/huge_buffer.h"
+
+#include <new>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
+namespace lckv {
+
+namespace {
+constexpr size_t kHugePage = size_t(2) << 20;
+}
+
+void FreeHugeBuffer::operator()(uint8_t* p) const { ::operator delete[](p, std::align_val_t(kHugePage)); }
+
+HugeBuffer allocate_huge(size_t bytes) {
+  const size_t size = (bytes + kHugePage - 1) / kHugePage * kHugePage;
+  HugeBuffer buf(static_cast<uint8_t*>(::operator new[](size ? size : kHugePage, std::align_val_t(kHugePage))));
+#if defined(__linux__)
+  madvise(buf.get(), size, MADV_HUGEPAGE);  // a hint: without THP the buffer works as is
+#endif
+  return buf;
+}
+
+}  // namespace lckv
