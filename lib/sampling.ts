@@ -54,47 +54,87 @@ const scratch = (() => {
   let keys = new Float64Array(0);
   let ids = new Int32Array(0);
   let probs = new Float64Array(0);
+  let weights = new Float64Array(0);
   return {
     keys: (n: number) => (keys.length >= n ? keys : (keys = new Float64Array(n))).subarray(0, n),
     ids: (n: number) => (ids.length >= n ? ids : (ids = new Int32Array(n))).subarray(0, n),
     probs: (n: number) => (probs.length >= n ? probs : (probs = new Float64Array(n))).subarray(0, n),
+    weights: (n: number) => (weights.length >= n ? weights : (weights = new Float64Array(n))).subarray(0, n),
   };
 })();
 
-/** Largest vocabulary rankAll can order: ids take the low 21 bits of a 53-bit integer key. */
+/** Largest vocabulary rankIds can order: ids take the low 21 bits of a 53-bit integer key. */
 const MAX_RANKED_IDS = 2 ** 21;
 
 /**
- * Every id by rank (see ranksBefore), through one native sort of numeric keys instead of a
+ * `ids` by rank (see ranksBefore), through one native sort of numeric keys instead of a
  * comparator sort of ids (~6x faster on a 32k vocabulary: this runs per token on the
  * JavaScript thread). A key is the score's bits mapped to an unsigned order, inverted so
  * the best sorts first, times 2^21, plus the id: exact in a double, ties by lower id.
  */
-function rankAll(scores: Float32Array): Int32Array {
-  if (scores.length > MAX_RANKED_IDS)
-    return Int32Array.from(Array.from(scores.keys()).sort((a, b) => (ranksBefore(scores, a, b) ? -1 : 1)));
+function rankIds(scores: Float32Array, ids: Int32Array): Int32Array {
+  if (scores.length > MAX_RANKED_IDS) return ids.sort((a, b) => (ranksBefore(scores, a, b) ? -1 : 1));
   const bits = new Uint32Array(scores.buffer, scores.byteOffset, scores.length);
-  const keys = scratch.keys(scores.length);
-  for (let id = 0; id < scores.length; id++) {
+  const keys = scratch.keys(ids.length);
+  for (let i = 0; i < ids.length; i++) {
+    const id = ids[i];
     const b = bits[id] === 0x80000000 ? 0 : bits[id];  // -0 ranks as +0 (they compare equal)
     const ordered = b & 0x80000000 ? ~b >>> 0 : (b | 0x80000000) >>> 0;  // ascending with the float's value
-    keys[id] = (0xffffffff - ordered) * MAX_RANKED_IDS + id;
+    keys[i] = (0xffffffff - ordered) * MAX_RANKED_IDS + id;
   }
   keys.sort();
-  const ids = scratch.ids(scores.length);
   for (let i = 0; i < ids.length; i++) ids[i] = keys[i] % MAX_RANKED_IDS;
   return ids;
 }
 
+/** Weights exp((score - top) / temperature) of the given ids, summed in id order. */
+function weightTotal(scores: Float32Array, ids: ArrayLike<number>, top: number, temperature: number): number {
+  const sorted = Int32Array.from(ids).sort();
+  let total = 0;
+  for (let i = 0; i < sorted.length; i++) total += Math.exp((scores[sorted[i]] - top) / temperature);
+  return total;
+}
+
 /**
- * Token ids by rank (see ranksBefore), the best `k` only when 0 < k < vocabulary size.
- * Selecting k of a 32k vocabulary is ~25x cheaper than sorting it, and this runs per token.
+ * Sampling from the whole vocabulary (no top-k): the ids that top-p and min-p can keep,
+ * by rank, and the total weight of every token (summed in id order). Only tokens whose
+ * weight reaches a cutoff are ranked: the min-p floor, raised to the largest power of ten
+ * whose tokens already hold the top-p mass. They are a prefix of the full ranking that
+ * holds every token the filters keep, so the draw is the one a full sort gives, for the
+ * cost of sorting a few ids instead of 32k (~6 ms per token on the JavaScript thread).
  */
-function ranked(scores: Float32Array, k: number): ArrayLike<number> {
-  if (!(k > 0 && k < scores.length)) return rankAll(scores);
+function nucleus(scores: Float32Array, s: SamplingSettings): { order: Int32Array; total: number } {
+  const top = scores[argmax(scores)];
+  const weights = scratch.weights(scores.length);
+  let total = 0;
+  for (let id = 0; id < scores.length; id++) total += weights[id] = Math.exp((scores[id] - top) / s.temperature);
+  let cutoff = s.minP;  // the top token weighs exactly 1
+  // A margin over top-p: the filter's running sum, in rank order, must cross it inside the prefix.
+  const needed = (s.topP + 1e-9) * total;
+  for (let c = 0.1; s.topP < 1 && c > cutoff && c > 1e-30; c /= 10) {
+    let mass = 0;
+    for (let id = 0; id < weights.length; id++) if (weights[id] >= c) mass += weights[id];
+    if (mass >= needed) {
+      cutoff = c;
+      break;
+    }
+  }
+  let count = 0;
+  for (let id = 0; id < weights.length; id++) if (weights[id] >= cutoff) count++;
+  const ids = scratch.ids(count);
+  for (let id = 0, n = 0; id < weights.length; id++) if (weights[id] >= cutoff) ids[n++] = id;
+  return { order: rankIds(scores, ids), total };
+}
+
+/**
+ * The best `k` token ids by rank (see ranksBefore), for 0 < k < vocabulary size. Selecting
+ * k of a 32k vocabulary is ~25x cheaper than sorting it, and this runs per token.
+ */
+function ranked(scores: Float32Array, k: number): number[] {
   const best: number[] = [];
+  let floor = -Infinity;  // the k-th best score once there are k: a later id must beat it
   for (let id = 0; id < scores.length; id++) {
-    if (best.length === k && !ranksBefore(scores, id, best[k - 1])) continue;
+    if (best.length === k && !(scores[id] > floor)) continue;
     let lo = 0;
     let hi = best.length;
     while (lo < hi) {
@@ -104,6 +144,7 @@ function ranked(scores: Float32Array, k: number): ArrayLike<number> {
     }
     best.splice(lo, 0, id);
     if (best.length > k) best.pop();
+    if (best.length === k) floor = scores[best[k - 1]];
   }
   return best;
 }
@@ -115,12 +156,18 @@ function ranked(scores: Float32Array, k: number): ArrayLike<number> {
 export function sampleToken(logits: Float32Array, s: SamplingSettings, seen: ReadonlySet<number>, rng: Rng): number {
   const scores = penalize(logits, seen, s.repetitionPenalty);
   if (s.temperature === 0) return argmax(scores);
-  const order = ranked(scores, s.topK);
+  let order: ArrayLike<number>;
+  let total: number;
+  if (s.topK > 0 && s.topK < scores.length) {
+    order = ranked(scores, s.topK);
+    total = weightTotal(scores, order, scores[order[0]], s.temperature);
+  } else {
+    ({ order, total } = nucleus(scores, s));
+  }
   const top = scores[order[0]];
   // Typed arrays and plain loops: on a whole vocabulary, array methods cost more than the math.
   const probs = scratch.probs(order.length);
-  let total = 0;
-  for (let i = 0; i < order.length; i++) total += probs[i] = Math.exp((scores[order[i]] - top) / s.temperature);
+  for (let i = 0; i < order.length; i++) probs[i] = Math.exp((scores[order[i]] - top) / s.temperature);
   let keep = order.length;
   if (s.topP < 1) {
     let cumulative = 0;

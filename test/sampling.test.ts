@@ -1,5 +1,6 @@
 // The sampler against a plain re-statement of its rule (full sort, then the filters), on
-// logits with many ties, so the top-k selection shortcut cannot change a single draw.
+// logits with many ties, so neither the top-k selection nor the partial ranking without
+// top-k can change a single draw.
 import * as assert from 'node:assert/strict';
 import { Rng, sampleToken, type SamplingSettings } from '../lib/sampling';
 import { mulberry32 } from './fixtures';
@@ -9,8 +10,9 @@ function plainSample(logits: Float32Array, s: SamplingSettings, seen: Set<number
   let ids = scores.map((_, id) => id).sort((a, b) => scores[b] - scores[a] || a - b);
   if (s.temperature === 0) return ids[0];
   if (s.topK > 0) ids = ids.slice(0, s.topK);
-  const p = ids.map((id) => Math.exp((scores[id] - scores[ids[0]]) / s.temperature));
-  const total = p.reduce((a, b) => a + b, 0);
+  const weight = (id: number) => Math.exp((scores[id] - scores[ids[0]]) / s.temperature);
+  const p = ids.map(weight);
+  const total = [...ids].sort((a, b) => a - b).reduce((sum, id) => sum + weight(id), 0);  // in id order
   let keep = ids.length;
   for (let i = 0, c = 0; s.topP < 1 && i < ids.length; i++) if ((c += p[i] / total) >= s.topP) { keep = i + 1; break; }
   while (s.minP > 0 && keep > 1 && p[keep - 1] < s.minP * p[0]) keep--;
@@ -39,6 +41,26 @@ describe('sampling', () => {
       const b = new Rng(trial);
       for (let draw = 0; draw < 5; draw++)
         assert.equal(sampleToken(logits, s, seen, a), plainSample(logits, s, seen, b), `trial ${trial} ${JSON.stringify(s)}`);
+    }
+  });
+
+  it('without top-k, ranking only what top-p and min-p can keep draws what a full sort draws (32k vocabulary)', () => {
+    const r = mulberry32(9);
+    const vocab = 32000;
+    for (let trial = 0; trial < 24; trial++) {
+      // A language model's shape: a few likely tokens, a long tail, quantized for ties.
+      const logits = Float32Array.from({ length: vocab }, () => Math.round(-6 * Math.log(1e-4 + r()) * 8) / 8 - 10);
+      const s: SamplingSettings = {
+        temperature: [0.3, 0.8, 1, 1.5][trial % 4],
+        topK: 0,
+        topP: [1, 0.5, 0.9, 0.99][(trial >> 2) % 4],
+        minP: [0, 0.05, 0.2][trial % 3],
+        repetitionPenalty: 1,
+        seed: trial,
+      };
+      const [a, b] = [new Rng(trial), new Rng(trial)];
+      for (let draw = 0; draw < 3; draw++)
+        assert.equal(sampleToken(logits, s, new Set(), a), plainSample(logits, s, new Set(), b), `trial ${trial} ${JSON.stringify(s)}`);
     }
   });
 
