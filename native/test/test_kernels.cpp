@@ -136,8 +136,9 @@ TEST_CASE("attention: every ISA, GQA, diagonal mask and sliding windows match th
         for (bool no_diag : {false, true})
           for (int32_t window : {0, 1, 3, 50})
             // Spans past 64 positions cross the widened-row chunks of head_dim 64 and up.
+            // And past kAttentionSegment (512): rows whose span is folded from several segments.
             for (auto [n, pos0] : {std::pair{1, 0}, std::pair{1, 9}, std::pair{7, 0}, std::pair{5, 20}, std::pair{40, 3},
-                                   std::pair{1, 150}, std::pair{21, 90}}) {
+                                   std::pair{1, 150}, std::pair{21, 90}, std::pair{1, 1100}, std::pair{6, 1020}}) {
               const AttentionShape shape{heads, kv_heads, hd};
               const AttentionMask mask{no_diag, window};
               const int64_t width = int64_t(kv_heads) * hd, len = pos0 + n;
@@ -162,9 +163,10 @@ TEST_CASE("attention: a prefill row equals the same row computed alone, bit for 
   ThreadPool pool(2);
   for_each_isa([&](Isa isa) {
     for (DType dt : {DType::F16, DType::BF16})
-    for (AttentionMask mask : {AttentionMask{false, 0}, AttentionMask{true, 0}, AttentionMask{false, 5}, AttentionMask{false, 70}})
+    for (AttentionMask mask : {AttentionMask{false, 0}, AttentionMask{true, 0}, AttentionMask{false, 5}, AttentionMask{false, 70},
+                               AttentionMask{false, 600}})
       for (auto [shape, pos0] : {std::pair{AttentionShape{6, 2, 16}, int64_t(4)}, std::pair{AttentionShape{4, 2, 64}, int64_t(90)},
-                                 std::pair{AttentionShape{2, 1, 48}, int64_t(30)}}) {
+                                 std::pair{AttentionShape{2, 1, 48}, int64_t(30)}, std::pair{AttentionShape{4, 2, 64}, int64_t(1000)}}) {
         const int64_t n = 37, width = int64_t(shape.n_heads) * shape.head_dim;
         const int64_t kv_width = int64_t(shape.n_kv_heads) * shape.head_dim;
         const auto kb = encode(random_floats(size_t((pos0 + n) * kv_width), 21), dt);
@@ -177,6 +179,13 @@ TEST_CASE("attention: a prefill row equals the same row computed alone, bit for 
         for (int64_t i = 0; i < n; ++i) positions[size_t(i)] = pos0 + i;
         const std::vector<KvView> views(size_t(n), kv);
         attention_rows(alone.data(), q.data(), n, positions.data(), views.data(), shape, mask, pool);
+        // A few rows alone (fewer than 4 per thread): over long spans, their segments are
+        // computed on different threads and folded afterwards.
+        std::vector<float> few(size_t(3 * width));
+        attention_rows(few.data(), q.data() + 30 * width, 3, positions.data() + 30, views.data(), shape, mask, pool);
+        CHECK_MSG(std::equal(few.begin(), few.end(), whole.begin() + 30 * width),
+                  std::string(isa_name(isa)) + " " + dtype_name(dt) + " few rows, pos0=" + std::to_string(pos0) +
+                      " window=" + std::to_string(mask.window));
         CHECK_MSG(whole == alone, std::string(isa_name(isa)) + " " + dtype_name(dt) + " hd=" + std::to_string(shape.head_dim) + " nodiag=" +
                                       std::to_string(mask.no_diag) + " window=" + std::to_string(mask.window));
       }

@@ -47,7 +47,7 @@ struct GenericOps {
 };
 
 using TileFn = void (*)(float*, const float*, int64_t, int64_t, int32_t, int32_t, const KvView&, const AttentionShape&,
-                        const AttentionMask&);
+                        const AttentionMask&, const SegmentPartial*);
 
 TileFn tile_fn() {
   const Isa isa = isa_active();
@@ -59,8 +59,21 @@ constexpr int64_t kTileRows = 16;  // query rows sharing each widened K/V row in
 }  // namespace
 
 void attend_tile_generic(float* out, const float* q, int64_t rows, int64_t pos0, int32_t kv_head0, int32_t kv_head1, const KvView& kv,
-                         const AttentionShape& shape, const AttentionMask& mask) {
-  AttentionTile<GenericOps>(kv, shape, mask).run(out, q, rows, pos0, kv_head0, kv_head1);
+                         const AttentionShape& shape, const AttentionMask& mask, const SegmentPartial* segment) {
+  AttentionTile<GenericOps>(kv, shape, mask).run(out, q, rows, pos0, kv_head0, kv_head1, segment);
+}
+
+void merge_segment(float* m, float* l, float* o, float m_g, float l_g, const float* o_g, int32_t head_dim) {
+  if (l_g == 0.0f) return;
+  if (*l == 0.0f) {  // the first segment with anything visible: taken as is
+    *m = m_g, *l = l_g;
+    std::copy(o_g, o_g + head_dim, o);
+    return;
+  }
+  const float mx = *m > m_g ? *m : m_g, a = std::exp(*m - mx), b = std::exp(m_g - mx);
+  for (int32_t d = 0; d < head_dim; ++d) o[d] = o[d] * a + o_g[d] * b;
+  *l = *l * a + l_g * b;
+  *m = mx;
 }
 
 void attention(float* out, const float* q, int64_t n, int64_t pos0, const KvView& kv, const AttentionShape& shape,
@@ -71,23 +84,86 @@ void attention(float* out, const float* q, int64_t n, int64_t pos0, const KvView
   pool.for_each_task(tiles * shape.n_kv_heads, [&](int64_t task) {
     const int64_t i = task / shape.n_kv_heads * kTileRows, rows = std::min(kTileRows, n - i);
     const auto h = int32_t(task % shape.n_kv_heads);
-    fn(out + i * width, q + i * width, rows, pos0 + i, h, h + 1, kv, shape, mask);
+    fn(out + i * width, q + i * width, rows, pos0 + i, h, h + 1, kv, shape, mask, nullptr);
   });
 }
+
+namespace {
+
+// The segments [first, last] that a query at position t sees (first > last: none).
+void segment_range(int64_t t, const AttentionMask& mask, int64_t* first, int64_t* last) {
+  int64_t lo, hi;
+  attention_span(t, mask, &lo, &hi);
+  *first = lo / kAttentionSegment, *last = hi < lo ? *first - 1 : hi / kAttentionSegment;
+}
+
+// Few rows over long contexts: each task computes one segment of one row (every kv head,
+// so it reads whole cached rows), then each row's segments are folded in order. The
+// partials are those a tile computes and folds for itself, so the result is the same.
+void attention_rows_by_segment(float* out, const float* q, int64_t n, const int64_t* positions, const KvView* kv,
+                               const AttentionShape& shape, const AttentionMask& mask, ThreadPool& pool, TileFn fn) {
+  const int64_t width = int64_t(shape.n_heads) * shape.head_dim, hd = shape.head_dim;
+  std::vector<int64_t> first(static_cast<size_t>(n)), offset(static_cast<size_t>(n) + 1, 0);  // offset: a row's first task
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t last;
+    segment_range(positions[i], mask, &first[size_t(i)], &last);
+    offset[size_t(i) + 1] = offset[size_t(i)] + std::max<int64_t>(0, last - first[size_t(i)] + 1);
+  }
+  const int64_t tasks = offset[size_t(n)], per_task = int64_t(shape.n_heads) * (hd + 2);
+  // The calling thread's buffer: a thread_local named inside the tasks would be each worker's own.
+  thread_local std::vector<float> buffer;
+  std::vector<float>& partials = buffer;
+  partials.resize(size_t(tasks * per_task));
+  auto partial_of = [&](int64_t task) {
+    float* base = partials.data() + task * per_task;
+    return SegmentPartial{0, base, base + shape.n_heads * hd, base + shape.n_heads * (hd + 1)};
+  };
+  pool.for_each_task(tasks, [&](int64_t task) {
+    const int64_t i = std::upper_bound(offset.begin(), offset.end(), task) - offset.begin() - 1;
+    SegmentPartial part = partial_of(task);
+    part.index = first[size_t(i)] + task - offset[size_t(i)];
+    fn(nullptr, q + i * width, 1, positions[i], 0, shape.n_kv_heads, kv[i], shape, mask, &part);
+  });
+  pool.for_each_task(n, [&](int64_t i) {
+    for (int32_t h = 0; h < shape.n_heads; ++h) {
+      float m = 0.0f, l = 0.0f;
+      float* o = out + i * width + h * hd;
+      std::fill(o, o + hd, 0.0f);
+      for (int64_t task = offset[size_t(i)]; task < offset[size_t(i) + 1]; ++task) {
+        const SegmentPartial part = partial_of(task);
+        merge_segment(&m, &l, o, part.m[h], part.l[h], part.o + h * hd, int32_t(hd));
+      }
+      const float inv = l > 0.0f ? 1.0f / l : 0.0f;
+      for (int64_t d = 0; d < hd; ++d) o[d] *= inv;
+    }
+  });
+}
+
+}  // namespace
 
 void attention_rows(float* out, const float* q, int64_t n, const int64_t* positions, const KvView* kv,
                     const AttentionShape& shape, const AttentionMask& mask, ThreadPool& pool) {
   const int64_t width = int64_t(shape.n_heads) * shape.head_dim;
   const TileFn fn = tile_fn();
+  const bool few = n < 4 * pool.size();
+  int64_t segments = 0;
+  for (int64_t i = 0; i < n && few; ++i) {
+    int64_t first, last;
+    segment_range(positions[i], mask, &first, &last);
+    segments += std::max<int64_t>(0, last - first + 1);
+  }
+  // Fewer rows than threads x 4: a row's segments go to different threads when there are
+  // more segments than rows; else a row's kv heads are split in one range per thread.
+  if (few && pool.size() > 1 && segments > n) return attention_rows_by_segment(out, q, n, positions, kv, shape, mask, pool, fn);
   // A row's kv heads in one tile read its cached rows whole; while there are fewer rows
   // than threads x 4, each row's heads are split in one range per thread instead, so one
   // row alone still keeps every thread busy.
-  const int64_t parts = n >= 4 * pool.size() ? 1 : std::min<int64_t>(pool.size(), shape.n_kv_heads);
+  const int64_t parts = few ? std::min<int64_t>(pool.size(), shape.n_kv_heads) : 1;
   pool.for_each_task(n * parts, [&](int64_t task) {
     const int64_t i = task / parts;
     int64_t h0, h1;
     split_range(shape.n_kv_heads, int32_t(task % parts), int32_t(parts), &h0, &h1);
-    fn(out + i * width, q + i * width, 1, positions[i], int32_t(h0), int32_t(h1), kv[i], shape, mask);
+    fn(out + i * width, q + i * width, 1, positions[i], int32_t(h0), int32_t(h1), kv[i], shape, mask, nullptr);
   });
 }
 

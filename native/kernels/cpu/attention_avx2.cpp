@@ -153,8 +153,8 @@ struct Avx2Ops {
 }  // namespace
 
 void attend_tile_avx2(float* out, const float* q, int64_t rows, int64_t pos0, int32_t kv_head0, int32_t kv_head1, const KvView& kv,
-                      const AttentionShape& shape, const AttentionMask& mask) {
-  AttentionTile<Avx2Ops>(kv, shape, mask).run(out, q, rows, pos0, kv_head0, kv_head1);
+                      const AttentionShape& shape, const AttentionMask& mask, const SegmentPartial* segment) {
+  AttentionTile<Avx2Ops>(kv, shape, mask).run(out, q, rows, pos0, kv_head0, kv_head1, segment);
 }
 
 }  // namespace lckv
@@ -167,8 +167,8 @@ void attend_tile_avx2(float* out, const float* q, int64_t rows, int64_t pos0, in
 
 namespace lckv {
 void attend_tile_avx2(float* out, const float* q, int64_t rows, int64_t pos0, int32_t kv_head0, int32_t kv_head1, const KvView& kv,
-                      const AttentionShape& shape, const AttentionMask& mask) {
-  attend_tile_generic(out, q, rows, pos0, kv_head0, kv_head1, kv, shape, mask);
+                      const AttentionShape& shape, const AttentionMask& mask, const SegmentPartial* segment) {
+  attend_tile_generic(out, q, rows, pos0, kv_head0, kv_head1, kv, shape, mask, segment);
 }
 }  // namespace lckv
 

@@ -89,8 +89,8 @@ struct NeonOps {
 }  // namespace
 
 void attend_tile_neon(float* out, const float* q, int64_t rows, int64_t pos0, int32_t kv_head0, int32_t kv_head1, const KvView& kv,
-                      const AttentionShape& shape, const AttentionMask& mask) {
-  AttentionTile<NeonOps>(kv, shape, mask).run(out, q, rows, pos0, kv_head0, kv_head1);
+                      const AttentionShape& shape, const AttentionMask& mask, const SegmentPartial* segment) {
+  AttentionTile<NeonOps>(kv, shape, mask).run(out, q, rows, pos0, kv_head0, kv_head1, segment);
 }
 
 }  // namespace lckv
@@ -100,8 +100,8 @@ void attend_tile_neon(float* out, const float* q, int64_t rows, int64_t pos0, in
 namespace lckv {
 // Never called off arm64: isa_available() offers the NEON path only there.
 void attend_tile_neon(float* out, const float* q, int64_t rows, int64_t pos0, int32_t kv_head0, int32_t kv_head1, const KvView& kv,
-                      const AttentionShape& shape, const AttentionMask& mask) {
-  attend_tile_generic(out, q, rows, pos0, kv_head0, kv_head1, kv, shape, mask);
+                      const AttentionShape& shape, const AttentionMask& mask, const SegmentPartial* segment) {
+  attend_tile_generic(out, q, rows, pos0, kv_head0, kv_head1, kv, shape, mask, segment);
 }
 }  // namespace lckv
 

@@ -2,10 +2,12 @@
 // the arithmetic order is fixed in one place. A tile is a run of consecutive query rows of
 // one sequence against a range of kv heads. K/V rows are widened to f32 a chunk of positions at a
 // time (a chunk stays in L1) and used by every query of the tile (and of its GQA group)
-// that sees them. A row's result does not depend on the tile it is computed in: its dots,
-// softmax and V accumulation run over its own positions in ascending order, exactly as
-// when it is alone, and chunk edges only split loops whose steps are independent per
-// position (dots) or already sequential in position (the V accumulation). A single-row
+// that sees them. A row's result does not depend on the tile it is computed in: its
+// positions are split into segments at fixed absolute positions (kAttentionSegment); in
+// each, its dots, softmax and V accumulation run over its own positions in ascending
+// order, exactly as when it is alone, and chunk edges only split loops whose steps are
+// independent per position (dots) or already sequential in position (the V accumulation);
+// the segments are folded in ascending order by merge_segment. A single-row
 // tile on a path with stored-value primitives (kReads16) reads F16/BF16 K/V in place
 // instead, with the same arithmetic.
 //
@@ -46,41 +48,54 @@ class AttentionTile {
         hd_(s.head_dim),
         width_(int64_t(s.n_heads) * hd_),
         scores_(scratch().scores),
-        inv_sum_(scratch().inv_sum),
-        rows_buf_(scratch().rows) {}
+        rows_buf_(scratch().rows),
+        seg_o_(scratch().seg_o),
+        seg_m_(scratch().seg_m),
+        seg_l_(scratch().seg_l),
+        run_m_(scratch().run_m),
+        run_l_(scratch().run_l) {}
 
   // Rows pos0 .. pos0 + rows - 1 of q/out ([rows, n_heads * head_dim]), the query heads of
   // kv heads [kv_head0, kv_head1). Several kv heads read each cached row's adjacent slices
-  // in one pass, so a decode row streams its K/V rows whole instead of once per head.
-  void run(float* out, const float* q, int64_t rows, int64_t pos0, int32_t kv_head0, int32_t kv_head1) {
+  // in one pass, so a decode row streams its K/V rows whole instead of once per head. The
+  // segments the tile's rows see are computed in turn and folded into out; with `segment`
+  // (one row), only that segment's partial is computed, into it.
+  void run(float* out, const float* q, int64_t rows, int64_t pos0, int32_t kv_head0, int32_t kv_head1,
+           const SegmentPartial* segment) {
     kv_heads_ = kv_head1 - kv_head0, heads_ = kv_heads_ * group_;
-    const int64_t q0 = int64_t(kv_head0) * group_ * hd_, per_head = kChunkBytes / (int64_t(hd_) * 4 * kv_heads_);
+    const int64_t per_head = kChunkBytes / (int64_t(hd_) * 4 * kv_heads_);
     chunk_ = per_head > 0 ? per_head : 1;
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t j = 0; j < heads_ * hd_; ++j) out[r * width_ + q0 + j] = 0.0f;
+    q0_ = int64_t(kv_head0) * group_ * hd_, kv_col_ = int64_t(kv_head0) * hd_, rows_ = rows, pos0_ = pos0;
     int64_t lo, hi, unused;
     attention_span(pos0, mask_, &lo, &unused);
     attention_span(pos0 + rows - 1, mask_, &unused, &hi);
-    if (hi < lo) return;
-    lo_ = lo, span_ = hi - lo + 1, rows_ = rows, pos0_ = pos0;
-    scores_.resize(size_t(rows * heads_ * span_));
-    inv_sum_.resize(size_t(rows * heads_));
-    rows_buf_.resize(size_t(kv_heads_ * chunk_ * hd_));
-    const float scale = 1.0f / std::sqrt(float(hd_));
-    const int64_t kv_col = int64_t(kv_head0) * hd_;
-    if constexpr (Ops::kReads16) {
-      // A decode row uses each cached row once per query head of its group: reading the
-      // stored values directly costs less than widening them into L1 first.
-      if (rows == 1 && kv_.dtype != DType::F32 && hd_ % 16 == 0) return run_stored(out + q0, q + q0, kv_col, scale);
+    if (segment) {
+      for (int32_t j = 0; j < heads_; ++j) segment->l[j] = 0.0f;
+      const int64_t first = segment->index * kAttentionSegment;
+      if (lo < first + kAttentionSegment && hi >= first) compute_segment(q, segment->index, lo, hi, segment->o, segment->m, segment->l);
+      return;
     }
-    for_each_chunk(kv_.k, kv_col, [&](int64_t r, int32_t j, int64_t a, int64_t b, const float* k) {
-      scores(score(r, j) + a, q + r * width_ + q0 + j * hd_, k, b - a, scale);
-    });
-    softmax();
-    for_each_chunk(kv_.v, kv_col, [&](int64_t r, int32_t j, int64_t a, int64_t b, const float* v) {
-      accumulate(out + r * width_ + q0 + j * hd_, score(r, j) + a, v, b - a);
-    });
-    normalize(out, q0);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t j = 0; j < heads_ * hd_; ++j) out[r * width_ + q0_ + j] = 0.0f;
+    if (hi < lo) return;
+    const size_t pairs = size_t(rows * heads_);
+    seg_o_.resize(pairs * size_t(hd_)), seg_m_.resize(pairs), seg_l_.resize(pairs);
+    run_m_.assign(pairs, 0.0f), run_l_.assign(pairs, 0.0f);
+    for (int64_t g = lo / kAttentionSegment; g <= hi / kAttentionSegment; ++g) {
+      compute_segment(q, g, lo, hi, seg_o_.data(), seg_m_.data(), seg_l_.data());
+      for (int64_t r = 0; r < rows; ++r)
+        for (int32_t j = 0; j < heads_; ++j) {
+          const size_t rj = size_t(r * heads_ + j);
+          merge_segment(&run_m_[rj], &run_l_[rj], out + r * width_ + q0_ + j * hd_, seg_m_[rj], seg_l_[rj],
+                        seg_o_.data() + rj * size_t(hd_), hd_);
+        }
+    }
+    for (int64_t r = 0; r < rows; ++r)
+      for (int32_t j = 0; j < heads_; ++j) {
+        const float l = run_l_[size_t(r * heads_ + j)], inv = l > 0.0f ? 1.0f / l : 0.0f;
+        float* o = out + r * width_ + q0_ + j * hd_;
+        for (int32_t d = 0; d < hd_; ++d) o[d] *= inv;
+      }
   }
 
  private:
@@ -93,33 +108,48 @@ class AttentionTile {
   // Positions whose row addresses a decode row gathers at a time (reading stored values).
   static constexpr int64_t kRunRows = 16;
 
+  // Segment g of the tile's span [lo, hi]: for each (row r, query head j) pair rj, the
+  // partial o[rj * head_dim ...] (unnormalized), m[rj], l[rj] (0 where r sees nothing in it).
+  void compute_segment(const float* q, int64_t g, int64_t lo, int64_t hi, float* o, float* m, float* l) {
+    seg_lo_ = g * kAttentionSegment > lo ? g * kAttentionSegment : lo;
+    seg_hi_ = (g + 1) * kAttentionSegment - 1 < hi ? (g + 1) * kAttentionSegment - 1 : hi;
+    lo_ = seg_lo_, span_ = seg_hi_ - seg_lo_ + 1;
+    scores_.resize(size_t(rows_ * heads_ * span_));
+    rows_buf_.resize(size_t(kv_heads_ * chunk_ * hd_));
+    for (int64_t i = 0; i < rows_ * heads_ * hd_; ++i) o[i] = 0.0f;
+    const float scale = 1.0f / std::sqrt(float(hd_));
+    if constexpr (Ops::kReads16) {
+      // A decode row uses each cached row once per query head of its group: reading the
+      // stored values directly costs less than widening them into L1 first.
+      if (rows_ == 1 && kv_.dtype != DType::F32 && hd_ % 16 == 0) return segment_stored(q + q0_, scale, o, m, l);
+    }
+    for_each_chunk(kv_.k, [&](int64_t r, int32_t j, int64_t a, int64_t b, const float* k) {
+      scores(score(r, j) + a, q + r * width_ + q0_ + j * hd_, k, b - a, scale);
+    });
+    softmax(m, l);
+    for_each_chunk(kv_.v, [&](int64_t r, int32_t j, int64_t a, int64_t b, const float* v) {
+      accumulate(o + (r * heads_ + j) * hd_, score(r, j) + a, v, b - a);
+    });
+  }
+
   // One query row reading the stored K/V: the products and sums of the widened path, in
   // the same order, so its result is bitwise the same.
-  void run_stored(float* out, const float* q, int64_t kv_col, float scale) {
-    for_each_run(kv_.k, kv_col, [&](int32_t j, int64_t a, int64_t count, const uint8_t* const* at, size_t offset) {
+  void segment_stored(const float* q, float scale, float* o, float* m, float* l) {
+    for_each_run(kv_.k, [&](int32_t j, int64_t a, int64_t count, const uint8_t* const* at, size_t offset) {
       float* dst = score(0, j) + a;
       int64_t p = 0;
       for (; p + 4 <= count; p += 4) Ops::template dots16<4>(dst + p, q + j * hd_, at + p, offset, kv_.dtype, hd_, scale);
       for (; p < count; ++p) Ops::template dots16<1>(dst + p, q + j * hd_, at + p, offset, kv_.dtype, hd_, scale);
     });
-    softmax();
-    for_each_run(kv_.v, kv_col, [&](int32_t j, int64_t a, int64_t count, const uint8_t* const* at, size_t offset) {
-      Ops::accumulate16(out + j * hd_, score(0, j) + a, at, offset, kv_.dtype, count, hd_);
+    softmax(m, l);
+    for_each_run(kv_.v, [&](int32_t j, int64_t a, int64_t count, const uint8_t* const* at, size_t offset) {
+      Ops::accumulate16(o + j * hd_, score(0, j) + a, at, offset, kv_.dtype, count, hd_);
     });
-    normalize(out, 0);
-  }
-
-  void normalize(float* out, int64_t q0) {
-    for (int64_t r = 0; r < rows_; ++r)
-      for (int32_t j = 0; j < heads_; ++j) {
-        float* o = out + r * width_ + q0 + j * hd_;
-        for (int32_t d = 0; d < hd_; ++d) o[d] *= inv_sum_[size_t(r * heads_ + j)];
-      }
   }
 
   // Per-thread buffers, grown once: no allocation per call on the hot path.
   struct Scratch {
-    std::vector<float> scores, inv_sum, rows;
+    std::vector<float> scores, rows, seg_o, seg_m, seg_l, run_m, run_l;
   };
   static Scratch& scratch() {
     thread_local Scratch s;
@@ -158,7 +188,12 @@ class AttentionTile {
   // Scores of (row r, query head j of the tile), indexed by absolute position.
   float* score(int64_t r, int32_t j) { return scores_.data() + (r * heads_ + j) * span_ - lo_; }
 
-  void row_span(int64_t r, int64_t* lo, int64_t* hi) const { attention_span(pos0_ + r, mask_, lo, hi); }
+  // The positions of the current segment that row r sees.
+  void row_span(int64_t r, int64_t* lo, int64_t* hi) const {
+    attention_span(pos0_ + r, mask_, lo, hi);
+    *lo = *lo > seg_lo_ ? *lo : seg_lo_;
+    *hi = *hi < seg_hi_ ? *hi : seg_hi_;
+  }
 
   // Widens the tile's span of `base` a chunk of positions at a time (each kv head's slice
   // into a plane of its own, head_dim floats per position), then calls fn(r, j, a, b, rows)
@@ -166,11 +201,11 @@ class AttentionTile {
   // the tile, with `rows` the widened slice of j's kv head at position a. The masks are
   // bounds, not branches.
   template <typename Fn>
-  void for_each_chunk(const void* base, int64_t kv_col, Fn&& fn) {
+  void for_each_chunk(const void* base, Fn&& fn) {
     const size_t elem = dtype_size(kv_.dtype), row_bytes = size_t(kv_heads_ * hd_) * elem;
     const int64_t plane = chunk_ * hd_;
     const int64_t end = lo_ + span_;
-    const auto row = row_of(base, kv_col);
+    const auto row = row_of(base);
     for (int64_t p = lo_; p < lo_ + kPrefetchRows && p < end; ++p) prefetch(row(p), row_bytes);
     for (int64_t c0 = lo_; c0 < end; c0 += chunk_) {
       const int64_t c1 = c0 + chunk_ < end ? c0 + chunk_ : end;
@@ -190,8 +225,8 @@ class AttentionTile {
   }
 
   // The tile's first kv head in the stored row of position p of `base`.
-  auto row_of(const void* base, int64_t kv_col) const {
-    const auto* first = static_cast<const uint8_t*>(base) + size_t(kv_col) * dtype_size(kv_.dtype);
+  auto row_of(const void* base) const {
+    const auto* first = static_cast<const uint8_t*>(base) + size_t(kv_col_) * dtype_size(kv_.dtype);
     const size_t stride = size_t(kv_.row_stride) * dtype_size(kv_.dtype);
     return [this, first, stride](int64_t p) { return first + size_t(kv_row_index(kv_, p)) * stride; };
   }
@@ -200,10 +235,10 @@ class AttentionTile {
   // rows' addresses, then calls fn(j, a, count, rows, offset) for each query head j of the
   // tile, with rows[i] + offset the stored slice of j's kv head at position a + i.
   template <typename Fn>
-  void for_each_run(const void* base, int64_t kv_col, Fn&& fn) {
+  void for_each_run(const void* base, Fn&& fn) {
     const size_t elem = dtype_size(kv_.dtype), row_bytes = size_t(kv_heads_ * hd_) * elem;
     const int64_t end = lo_ + span_;
-    const auto row = row_of(base, kv_col);
+    const auto row = row_of(base);
     const uint8_t* at[kRunRows];
     for (int64_t p = lo_; p < lo_ + kRunRows && p < end; ++p) prefetch(row(p), row_bytes);
     for (int64_t c0 = lo_; c0 < end; c0 += kRunRows) {
@@ -218,19 +253,22 @@ class AttentionTile {
     }
   }
 
-  void softmax() {
+  // Scores of the current segment become exp(score - m), l their sum, per (row, head) pair.
+  void softmax(float* m, float* l) {
     for (int64_t r = 0; r < rows_; ++r) {
       int64_t lo, hi;
       row_span(r, &lo, &hi);
       for (int32_t j = 0; j < heads_; ++j) {
+        const size_t rj = size_t(r * heads_ + j);
         if (hi < lo) {
-          inv_sum_[size_t(r * heads_ + j)] = 0.0f;
+          l[rj] = 0.0f;
           continue;
         }
         float* sc = score(r, j);
         float mx = sc[lo];
         for (int64_t p = lo + 1; p <= hi; ++p) mx = sc[p] > mx ? sc[p] : mx;
-        inv_sum_[size_t(r * heads_ + j)] = 1.0f / Ops::exp_shift_sum(sc + lo, hi - lo + 1, mx);
+        m[rj] = mx;
+        l[rj] = Ops::exp_shift_sum(sc + lo, hi - lo + 1, mx);
       }
     }
   }
@@ -240,11 +278,14 @@ class AttentionTile {
   const int32_t group_, hd_;
   const int64_t width_;
   int32_t kv_heads_ = 0, heads_ = 0;  // kv heads and query heads of the current run
-  int64_t chunk_ = 0;
+  int64_t chunk_ = 0, q0_ = 0, kv_col_ = 0;
   std::vector<float>& scores_;
-  std::vector<float>& inv_sum_;
   std::vector<float>& rows_buf_;
-  int64_t lo_ = 0, span_ = 0, rows_ = 0, pos0_ = 0;
+  std::vector<float>&seg_o_, &seg_m_, &seg_l_;  // [rows, heads (, head_dim)] of the segment in hand
+  std::vector<float>&run_m_, &run_l_;           // [rows, heads] folded so far (run_l_ 0: nothing yet)
+  int64_t rows_ = 0, pos0_ = 0;
+  int64_t seg_lo_ = 0, seg_hi_ = 0;  // the current segment's part of the tile's span
+  int64_t lo_ = 0, span_ = 0;        // the same, as scores_ indexes it
 };
 
 }  // namespace lckv
