@@ -87,9 +87,11 @@ function rankIds(scores: Float32Array, ids: Int32Array): Int32Array {
   return ids;
 }
 
-/** Weights exp((score - top) / temperature) of the given ids, summed in id order. */
+/** Weights exp((score - top) / temperature) of the given ids (top-k's few), summed in id order. */
 function weightTotal(scores: Float32Array, ids: ArrayLike<number>, top: number, temperature: number): number {
-  const sorted = Int32Array.from(ids).sort();
+  const sorted = scratch.ids(ids.length);
+  for (let i = 0; i < ids.length; i++) sorted[i] = ids[i];
+  sorted.sort();
   let total = 0;
   for (let i = 0; i < sorted.length; i++) total += Math.exp((scores[sorted[i]] - top) / temperature);
   return total;
@@ -119,11 +121,10 @@ function nucleus(scores: Float32Array, s: SamplingSettings): { order: Int32Array
       break;
     }
   }
+  const ids = scratch.ids(weights.length);
   let count = 0;
-  for (let id = 0; id < weights.length; id++) if (weights[id] >= cutoff) count++;
-  const ids = scratch.ids(count);
-  for (let id = 0, n = 0; id < weights.length; id++) if (weights[id] >= cutoff) ids[n++] = id;
-  return { order: rankIds(scores, ids), total };
+  for (let id = 0; id < weights.length; id++) if (weights[id] >= cutoff) ids[count++] = id;
+  return { order: rankIds(scores, ids.subarray(0, count)), total };
 }
 
 /**

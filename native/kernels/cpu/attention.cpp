@@ -90,38 +90,46 @@ void attention(float* out, const float* q, int64_t n, int64_t pos0, const KvView
 
 namespace {
 
-// The segments [first, last] that a query at position t sees (first > last: none).
-void segment_range(int64_t t, const AttentionMask& mask, int64_t* first, int64_t* last) {
-  int64_t lo, hi;
-  attention_span(t, mask, &lo, &hi);
-  *first = lo / kAttentionSegment, *last = hi < lo ? *first - 1 : hi / kAttentionSegment;
-}
+// How few rows split by segment: row i's segments are first[i] .. and its tasks
+// offset[i] .. offset[i + 1] - 1. The calling thread's buffers, reused every step.
+struct SegmentPlan {
+  std::vector<int64_t> first, offset;
+  float* partials = nullptr;
+  int64_t per_task = 0;  // floats of one task's partial: every query head's o, m, l
+
+  void build(int64_t n, const int64_t* positions, const AttentionMask& mask) {
+    first.resize(size_t(n)), offset.assign(size_t(n) + 1, 0);
+    for (int64_t i = 0; i < n; ++i) {
+      int64_t lo, hi;
+      attention_span(positions[i], mask, &lo, &hi);
+      first[size_t(i)] = lo / kAttentionSegment;
+      offset[size_t(i) + 1] = offset[size_t(i)] + (hi < lo ? 0 : hi / kAttentionSegment - lo / kAttentionSegment + 1);
+    }
+  }
+  int64_t tasks() const { return offset.back(); }
+  SegmentPartial partial(int64_t task, const AttentionShape& shape) const {
+    float* base = partials + task * per_task;
+    const int64_t heads = shape.n_heads, hd = shape.head_dim;
+    return SegmentPartial{0, base, base + heads * hd, base + heads * (hd + 1)};
+  }
+};
 
 // Few rows over long contexts: each task computes one segment of one row (every kv head,
 // so it reads whole cached rows), then each row's segments are folded in order. The
 // partials are those a tile computes and folds for itself, so the result is the same.
 void attention_rows_by_segment(float* out, const float* q, int64_t n, const int64_t* positions, const KvView* kv,
-                               const AttentionShape& shape, const AttentionMask& mask, ThreadPool& pool, TileFn fn) {
+                               const AttentionShape& shape, const AttentionMask& mask, ThreadPool& pool, TileFn fn,
+                               SegmentPlan& plan) {
   const int64_t width = int64_t(shape.n_heads) * shape.head_dim, hd = shape.head_dim;
-  std::vector<int64_t> first(static_cast<size_t>(n)), offset(static_cast<size_t>(n) + 1, 0);  // offset: a row's first task
-  for (int64_t i = 0; i < n; ++i) {
-    int64_t last;
-    segment_range(positions[i], mask, &first[size_t(i)], &last);
-    offset[size_t(i) + 1] = offset[size_t(i)] + std::max<int64_t>(0, last - first[size_t(i)] + 1);
-  }
-  const int64_t tasks = offset[size_t(n)], per_task = int64_t(shape.n_heads) * (hd + 2);
   // The calling thread's buffer: a thread_local named inside the tasks would be each worker's own.
   thread_local std::vector<float> buffer;
-  std::vector<float>& partials = buffer;
-  partials.resize(size_t(tasks * per_task));
-  auto partial_of = [&](int64_t task) {
-    float* base = partials.data() + task * per_task;
-    return SegmentPartial{0, base, base + shape.n_heads * hd, base + shape.n_heads * (hd + 1)};
-  };
-  pool.for_each_task(tasks, [&](int64_t task) {
-    const int64_t i = std::upper_bound(offset.begin(), offset.end(), task) - offset.begin() - 1;
-    SegmentPartial part = partial_of(task);
-    part.index = first[size_t(i)] + task - offset[size_t(i)];
+  plan.per_task = int64_t(shape.n_heads) * (hd + 2);
+  buffer.resize(size_t(plan.tasks() * plan.per_task));
+  plan.partials = buffer.data();
+  pool.for_each_task(plan.tasks(), [&](int64_t task) {
+    const int64_t i = std::upper_bound(plan.offset.begin(), plan.offset.end(), task) - plan.offset.begin() - 1;
+    SegmentPartial part = plan.partial(task, shape);
+    part.index = plan.first[size_t(i)] + task - plan.offset[size_t(i)];
     fn(nullptr, q + i * width, 1, positions[i], 0, shape.n_kv_heads, kv[i], shape, mask, &part);
   });
   pool.for_each_task(n, [&](int64_t i) {
@@ -129,12 +137,11 @@ void attention_rows_by_segment(float* out, const float* q, int64_t n, const int6
       float m = 0.0f, l = 0.0f;
       float* o = out + i * width + h * hd;
       std::fill(o, o + hd, 0.0f);
-      for (int64_t task = offset[size_t(i)]; task < offset[size_t(i) + 1]; ++task) {
-        const SegmentPartial part = partial_of(task);
+      for (int64_t task = plan.offset[size_t(i)]; task < plan.offset[size_t(i) + 1]; ++task) {
+        const SegmentPartial part = plan.partial(task, shape);
         merge_segment(&m, &l, o, part.m[h], part.l[h], part.o + h * hd, int32_t(hd));
       }
-      const float inv = l > 0.0f ? 1.0f / l : 0.0f;
-      for (int64_t d = 0; d < hd; ++d) o[d] *= inv;
+      normalize_folded(o, l, int32_t(hd));
     }
   });
 }
@@ -145,19 +152,16 @@ void attention_rows(float* out, const float* q, int64_t n, const int64_t* positi
                     const AttentionShape& shape, const AttentionMask& mask, ThreadPool& pool) {
   const int64_t width = int64_t(shape.n_heads) * shape.head_dim;
   const TileFn fn = tile_fn();
-  const bool few = n < 4 * pool.size();
-  int64_t segments = 0;
-  for (int64_t i = 0; i < n && few; ++i) {
-    int64_t first, last;
-    segment_range(positions[i], mask, &first, &last);
-    segments += std::max<int64_t>(0, last - first + 1);
-  }
   // Fewer rows than threads x 4: a row's segments go to different threads when there are
-  // more segments than rows; else a row's kv heads are split in one range per thread.
-  if (few && pool.size() > 1 && segments > n) return attention_rows_by_segment(out, q, n, positions, kv, shape, mask, pool, fn);
-  // A row's kv heads in one tile read its cached rows whole; while there are fewer rows
-  // than threads x 4, each row's heads are split in one range per thread instead, so one
-  // row alone still keeps every thread busy.
+  // more segments than rows; else each row's kv heads are split in one range per thread,
+  // so one row alone still keeps every thread busy. Otherwise a row's kv heads stay in one
+  // tile, which reads its cached rows whole.
+  const bool few = n < 4 * pool.size();
+  if (few && pool.size() > 1) {
+    thread_local SegmentPlan plan;
+    plan.build(n, positions, mask);
+    if (plan.tasks() > n) return attention_rows_by_segment(out, q, n, positions, kv, shape, mask, pool, fn, plan);
+  }
   const int64_t parts = few ? std::min<int64_t>(pool.size(), shape.n_kv_heads) : 1;
   pool.for_each_task(n * parts, [&](int64_t task) {
     const int64_t i = task / parts;

@@ -40,6 +40,12 @@ struct SegmentPartial {
 // (and rounding) wherever a segment was computed.
 void merge_segment(float* m, float* l, float* o, float m_g, float l_g, const float* o_g, int32_t head_dim);
 
+// The folded output divided by its sum (zeros where nothing was visible).
+inline void normalize_folded(float* o, float l, int32_t head_dim) {
+  const float inv = l > 0.0f ? 1.0f / l : 0.0f;
+  for (int32_t d = 0; d < head_dim; ++d) o[d] *= inv;
+}
+
 // Query row i sits at position pos0 + i. Positions with nothing visible get zeros.
 // q: [n, n_heads * head_dim]; out: same shape; kv holds positions 0 .. pos0 + n - 1.
 void attention(float* out, const float* q, int64_t n, int64_t pos0, const KvView& kv, const AttentionShape& shape,

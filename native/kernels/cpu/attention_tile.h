@@ -91,11 +91,7 @@ class AttentionTile {
         }
     }
     for (int64_t r = 0; r < rows; ++r)
-      for (int32_t j = 0; j < heads_; ++j) {
-        const float l = run_l_[size_t(r * heads_ + j)], inv = l > 0.0f ? 1.0f / l : 0.0f;
-        float* o = out + r * width_ + q0_ + j * hd_;
-        for (int32_t d = 0; d < hd_; ++d) o[d] *= inv;
-      }
+      for (int32_t j = 0; j < heads_; ++j) normalize_folded(out + r * width_ + q0_ + j * hd_, run_l_[size_t(r * heads_ + j)], hd_);
   }
 
  private:
@@ -113,8 +109,7 @@ class AttentionTile {
   void compute_segment(const float* q, int64_t g, int64_t lo, int64_t hi, float* o, float* m, float* l) {
     seg_lo_ = g * kAttentionSegment > lo ? g * kAttentionSegment : lo;
     seg_hi_ = (g + 1) * kAttentionSegment - 1 < hi ? (g + 1) * kAttentionSegment - 1 : hi;
-    lo_ = seg_lo_, span_ = seg_hi_ - seg_lo_ + 1;
-    scores_.resize(size_t(rows_ * heads_ * span_));
+    scores_.resize(size_t(rows_ * heads_ * span()));
     rows_buf_.resize(size_t(kv_heads_ * chunk_ * hd_));
     for (int64_t i = 0; i < rows_ * heads_ * hd_; ++i) o[i] = 0.0f;
     const float scale = 1.0f / std::sqrt(float(hd_));
@@ -186,7 +181,8 @@ class AttentionTile {
   }
 
   // Scores of (row r, query head j of the tile), indexed by absolute position.
-  float* score(int64_t r, int32_t j) { return scores_.data() + (r * heads_ + j) * span_ - lo_; }
+  float* score(int64_t r, int32_t j) { return scores_.data() + (r * heads_ + j) * span() - seg_lo_; }
+  int64_t span() const { return seg_hi_ - seg_lo_ + 1; }
 
   // The positions of the current segment that row r sees.
   void row_span(int64_t r, int64_t* lo, int64_t* hi) const {
@@ -204,10 +200,10 @@ class AttentionTile {
   void for_each_chunk(const void* base, Fn&& fn) {
     const size_t elem = dtype_size(kv_.dtype), row_bytes = size_t(kv_heads_ * hd_) * elem;
     const int64_t plane = chunk_ * hd_;
-    const int64_t end = lo_ + span_;
+    const int64_t end = seg_hi_ + 1;
     const auto row = row_of(base);
-    for (int64_t p = lo_; p < lo_ + kPrefetchRows && p < end; ++p) prefetch(row(p), row_bytes);
-    for (int64_t c0 = lo_; c0 < end; c0 += chunk_) {
+    for (int64_t p = seg_lo_; p < seg_lo_ + kPrefetchRows && p < end; ++p) prefetch(row(p), row_bytes);
+    for (int64_t c0 = seg_lo_; c0 < end; c0 += chunk_) {
       const int64_t c1 = c0 + chunk_ < end ? c0 + chunk_ : end;
       for (int64_t p = c0; p < c1; ++p) {
         if (p + kPrefetchRows < end) prefetch(row(p + kPrefetchRows), row_bytes);
@@ -237,11 +233,11 @@ class AttentionTile {
   template <typename Fn>
   void for_each_run(const void* base, Fn&& fn) {
     const size_t elem = dtype_size(kv_.dtype), row_bytes = size_t(kv_heads_ * hd_) * elem;
-    const int64_t end = lo_ + span_;
+    const int64_t end = seg_hi_ + 1;
     const auto row = row_of(base);
     const uint8_t* at[kRunRows];
-    for (int64_t p = lo_; p < lo_ + kRunRows && p < end; ++p) prefetch(row(p), row_bytes);
-    for (int64_t c0 = lo_; c0 < end; c0 += kRunRows) {
+    for (int64_t p = seg_lo_; p < seg_lo_ + kRunRows && p < end; ++p) prefetch(row(p), row_bytes);
+    for (int64_t c0 = seg_lo_; c0 < end; c0 += kRunRows) {
       const int64_t count = c0 + kRunRows < end ? kRunRows : end - c0;
       for (int64_t i = 0; i < count; ++i) at[i] = row(c0 + i);
       // The next run's rows are requested a share before each head's work, not in one burst.
@@ -285,7 +281,6 @@ class AttentionTile {
   std::vector<float>&run_m_, &run_l_;           // [rows, heads] folded so far (run_l_ 0: nothing yet)
   int64_t rows_ = 0, pos0_ = 0;
   int64_t seg_lo_ = 0, seg_hi_ = 0;  // the current segment's part of the tile's span
-  int64_t lo_ = 0, span_ = 0;        // the same, as scores_ indexes it
 };
 
 }  // namespace lckv
