@@ -32,11 +32,18 @@ function argmax(values: ArrayLike<number>): number {
   return best;
 }
 
-/** Applies the repetition penalty (as Hugging Face does) to a copy of the logits. */
+/** The largest finite float32. */
+const FLOAT32_MAX = 3.4028234663852886e38;
+
+/**
+ * Applies the repetition penalty (as Hugging Face does) to a copy of the logits. A score
+ * that a tiny penalty pushes past the float range saturates at the largest float instead of
+ * becoming Infinity (Infinity - Infinity is NaN): such tokens then tie, and share the draw.
+ */
 function penalize(logits: Float32Array, seen: ReadonlySet<number>, penalty: number): Float32Array {
   if (penalty === 1) return logits;
   const out = Float32Array.from(logits);
-  for (const id of seen) out[id] = out[id] > 0 ? out[id] / penalty : out[id] * penalty;
+  for (const id of seen) out[id] = out[id] > 0 ? Math.min(out[id] / penalty, FLOAT32_MAX) : out[id] * penalty;
   return out;
 }
 
@@ -105,8 +112,7 @@ function weightTotal(scores: Float32Array, ids: ArrayLike<number>, top: number, 
  * holds every token the filters keep, so the draw is the one a full sort gives, for the
  * cost of sorting a few ids instead of 32k (~6 ms per token on the JavaScript thread).
  */
-function nucleus(scores: Float32Array, s: SamplingSettings): { order: Int32Array; total: number } {
-  const top = scores[argmax(scores)];
+function nucleus(scores: Float32Array, top: number, s: SamplingSettings): { order: Int32Array; total: number } {
   const weights = scratch.weights(scores.length);
   let total = 0;
   for (let id = 0; id < scores.length; id++) total += weights[id] = Math.exp((scores[id] - top) / s.temperature);
@@ -156,14 +162,16 @@ function ranked(scores: Float32Array, k: number): number[] {
  */
 export function sampleToken(logits: Float32Array, s: SamplingSettings, seen: ReadonlySet<number>, rng: Rng): number {
   const scores = penalize(logits, seen, s.repetitionPenalty);
-  if (s.temperature === 0) return argmax(scores);
+  const best = argmax(scores);
+  // A best score that is not finite (NaN or Infinity from a broken checkpoint) has no distribution.
+  if (s.temperature === 0 || !Number.isFinite(scores[best])) return best;
   let order: ArrayLike<number>;
   let total: number;
   if (s.topK > 0 && s.topK < scores.length) {
     order = ranked(scores, s.topK);
     total = weightTotal(scores, order, scores[order[0]], s.temperature);
   } else {
-    ({ order, total } = nucleus(scores, s));
+    ({ order, total } = nucleus(scores, scores[best], s));
   }
   const top = scores[order[0]];
   // Typed arrays and plain loops: on a whole vocabulary, array methods cost more than the math.

@@ -5,8 +5,11 @@ import * as assert from 'node:assert/strict';
 import { Rng, sampleToken, type SamplingSettings } from '../lib/sampling';
 import { mulberry32 } from './fixtures';
 
+const FLOAT32_MAX = 2 ** 128 - 2 ** 104;
+
 function plainSample(logits: Float32Array, s: SamplingSettings, seen: Set<number>, rng: Rng): number {
-  const scores = Array.from(logits, (v, id) => (seen.has(id) && s.repetitionPenalty !== 1 ? (v > 0 ? v / s.repetitionPenalty : v * s.repetitionPenalty) : v));
+  const penalized = (v: number) => (v > 0 ? Math.min(v / s.repetitionPenalty, FLOAT32_MAX) : v * s.repetitionPenalty);
+  const scores = Array.from(logits, (v, id) => (seen.has(id) && s.repetitionPenalty !== 1 ? penalized(v) : v));
   let ids = scores.map((_, id) => id).sort((a, b) => scores[b] - scores[a] || a - b);
   if (s.temperature === 0) return ids[0];
   if (s.topK > 0) ids = ids.slice(0, s.topK);
@@ -61,6 +64,28 @@ describe('sampling', () => {
       const [a, b] = [new Rng(trial), new Rng(trial)];
       for (let draw = 0; draw < 3; draw++)
         assert.equal(sampleToken(logits, s, new Set(), a), plainSample(logits, s, new Set(), b), `trial ${trial} ${JSON.stringify(s)}`);
+    }
+  });
+
+  it('a penalty that pushes scores past the float range ties them; non-finite logits still give a token', () => {
+    // 5e-324 divides every seen positive logit past 3.4e38: those tokens tie at the top and share the draws.
+    const logits = Float32Array.from([1, 2, 0.5, -1, 3]);
+    const seen = new Set([0, 1, 3]);
+    for (const topK of [0, 3]) {
+      const s: SamplingSettings = { temperature: 1, topK, topP: 0.95, minP: 0.05, repetitionPenalty: Number.MIN_VALUE, seed: 1 };
+      const [a, b] = [new Rng(3), new Rng(3)];
+      const drawn = new Set<number>();
+      for (let draw = 0; draw < 64; draw++) {
+        const token = sampleToken(logits, s, seen, a);
+        assert.equal(token, plainSample(logits, s, seen, b));
+        drawn.add(token);
+      }
+      assert.deepEqual([...drawn].sort(), [0, 1], `topK ${topK}`);
+    }
+    const s: SamplingSettings = { temperature: 1, topK: 0, topP: 0.9, minP: 0.1, repetitionPenalty: 1, seed: 1 };
+    for (const bad of [[NaN, 1, 2], [1, Infinity, 2], [-Infinity, -Infinity, -Infinity], [NaN, NaN, NaN]]) {
+      const token = sampleToken(Float32Array.from(bad), s, new Set(), new Rng(1));
+      assert.ok(Number.isInteger(token) && token >= 0 && token < 3, `${bad} gave ${token}`);
     }
   });
 
