@@ -1,4 +1,3 @@
-import * as os from 'node:os';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { Tokenizer } from '@huggingface/tokenizers';
@@ -21,6 +20,7 @@ import {
   type PrefillOptions,
 } from './options';
 import type { SamplingSettings } from './sampling';
+import { defaultThreads } from './threads';
 import { loadTokenizer } from './tokenizer';
 
 export type { EngineStats, FinishReason, StreamPiece };
@@ -32,7 +32,7 @@ export interface LoadOptions {
    * there, else the CPU. `info.device` says which.
    */
   device?: DeviceOption;
-  /** Compute threads (default: all cores this process may use). */
+  /** Compute threads (default: the cores this process may use, capped by a cgroup CPU quota). */
   threads?: number;
   kvCache?: {
     /** Storage type of cached keys/values (default 'f16'; computation is always f32). */
@@ -318,7 +318,7 @@ export async function loadModel(dir: string = DEFAULT_MODEL_DIR, options?: LoadO
   if (typeof dir !== 'string') throw new LckvError('INVALID_ARGUMENT', 'dir must be a string');
   options = checkOptionsObject(options);
   const device = checkDevice(options.device);
-  const threads = checkNumber('threads', options.threads, 1, 1024, true) ?? Math.max(1, os.availableParallelism());
+  const threads = checkNumber('threads', options.threads, 1, 1024, true) ?? defaultThreads();
   if (options.kvCache !== undefined) checkOptionsObject(options.kvCache);
   const kvDtype = options.kvCache?.dtype ?? 'f16';
   if (!(['f16', 'f32', 'bf16'] as unknown[]).includes(kvDtype)) throw new LckvError('INVALID_ARGUMENT', `kvCache.dtype must be 'f16', 'f32' or 'bf16'`);

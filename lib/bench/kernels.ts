@@ -7,6 +7,7 @@ import { FULL_PROBE, probeHardware, type HardwareLimits, type ProbeSizes } from 
 import { measureCase, median } from './measure';
 import { BENCH_SHAPE, writeRandomCheckpoint, type WeightDtype } from './random-checkpoint';
 import { decodeWeightBytes, prefillFlops, type LlamaShape } from './roofline';
+import { defaultThreads } from '../threads';
 
 /** The CPU kernels against the machine's own limits, measured in the same run (issue 5). */
 export interface KernelBenchOptions {
@@ -84,7 +85,7 @@ async function measureDtype(dir: string, dtype: WeightDtype, hw: HardwareLimits,
 export async function runKernelBench(opts: KernelBenchOptions = {}): Promise<KernelBenchResult> {
   const o = {
     shape: opts.shape ?? BENCH_SHAPE,
-    threads: opts.threads ?? os.availableParallelism(),
+    threads: opts.threads ?? defaultThreads(),
     promptTokens: opts.promptTokens ?? 512,
     decodeTokens: opts.decodeTokens ?? 64,
     batches: opts.batches ?? [8, 32],
