@@ -2,10 +2,6 @@
 
 #include <new>
 
-#if defined(__linux__)
-#include <sys/mman.h>
-#endif
-
 namespace lckv {
 
 namespace {
@@ -16,11 +12,7 @@ void FreeHugeBuffer::operator()(uint8_t* p) const { ::operator delete[](p, std::
 
 HugeBuffer allocate_huge(size_t bytes) {
   const size_t size = (bytes + kHugePage - 1) / kHugePage * kHugePage;
-  HugeBuffer buf(static_cast<uint8_t*>(::operator new[](size ? size : kHugePage, std::align_val_t(kHugePage))));
-#if defined(__linux__)
-  madvise(buf.get(), size, MADV_HUGEPAGE);  // a hint: without THP the buffer works as is
-#endif
-  return buf;
+  return HugeBuffer(static_cast<uint8_t*>(::operator new[](size ? size : kHugePage, std::align_val_t(kHugePage))));
 }
 
 }  // namespace lckv
