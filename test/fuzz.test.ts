@@ -22,10 +22,22 @@ import { writeTinyTokenizer } from './helpers/tokenizer';
 const SEED = process.env.LCKV_FUZZ_SEED ? Number(process.env.LCKV_FUZZ_SEED) : undefined;
 const SCALE = process.env.LCKV_FUZZ_RUNS ? Number(process.env.LCKV_FUZZ_RUNS) : 1;
 const SKIP_KNOWN_BUGS = process.env.LCKV_FUZZ_SKIP_KNOWN_BUGS === '1';
+/** Time a whole property may take (runs and shrinking); mocha's limit leaves a minute more. */
+const PROPERTY_MS = 240_000 * SCALE;
 
-/** fast-check settings: numRuns scaled, a per-case time limit that turns a hang into a failure. */
+/**
+ * fast-check settings: numRuns scaled, a per-case time limit that turns a hang into a
+ * failure, and a limit on the whole property (runs and shrinking) inside mocha's 300 s, so
+ * that a slow shrink still reports its seed and smallest counterexample so far.
+ */
 function params(numRuns: number): fc.Parameters<unknown> {
-  return { numRuns: Math.max(1, Math.round(numRuns * SCALE)), seed: SEED, timeout: 20_000 };
+  return {
+    numRuns: Math.max(1, Math.round(numRuns * SCALE)),
+    seed: SEED,
+    timeout: 20_000,
+    interruptAfterTimeLimit: PROPERTY_MS,
+    markInterruptAsFailure: true,
+  };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -186,7 +198,7 @@ function withHeaderLength(bytes: Buffer, length: bigint): Buffer {
 // (1) Mutated safetensors files.
 
 describe('fuzz: mutated safetensors files', function () {
-  this.timeout(300_000);
+  this.timeout(PROPERTY_MS + 60_000);
 
   const byteEdit = fc.record({
     kind: fc.constantFrom('flip', 'set', 'insert', 'delete', 'digit', 'digit'),
@@ -402,7 +414,7 @@ describe('fuzz: mutated safetensors files', function () {
 // (2) Random config.json files.
 
 describe('fuzz: random config.json', function () {
-  this.timeout(300_000);
+  this.timeout(PROPERTY_MS + 60_000);
 
   const LAYER_ALPHABET = '0123456789s_'.split('');
   const layerTypes = fc.oneof(
@@ -476,7 +488,7 @@ describe('fuzz: random config.json', function () {
 // (3) Random generate / stream / logits options.
 
 describe('fuzz: random generate options', function () {
-  this.timeout(300_000);
+  this.timeout(PROPERTY_MS + 60_000);
   const models: Model[] = [];
   const dirs: string[] = [];
 
