@@ -62,6 +62,21 @@ describe('cli (lckv)', function () {
     if (dir) removeDir(dir);
   });
 
+  it('the compiled bin (dist/cli.js, what npx lckv runs) is an executable script', async function () {
+    if (process.platform === 'win32') this.skip();  // npm writes a .cmd shim there
+    const bin = path.join(ROOT, 'dist', 'cli.js');
+    assert.ok(fs.existsSync(bin), `${bin} is missing: npm run build:ts compiles it`);
+    const help = await new Promise<{ code: number | null; out: string }>((resolve, reject) => {
+      const child = spawn(bin, ['--help'], { cwd: ROOT });
+      let out = '';
+      child.stdout.on('data', (d) => (out += d));
+      child.on('error', reject);
+      child.on('close', (code) => resolve({ code, out }));
+    });
+    assert.equal(help.code, 0);
+    assert.match(help.out, /^Usage: lckv/);
+  });
+
   it('generate: --seed/--temperature 0 output is deterministic and equals model.generate', async () => {
     const args = ['generate', '--model', dir, '--seed', '5', '--temperature', '0', '--max-tokens', '12', 'The jury said'];
     const [a, b] = await Promise.all([lckv(args), lckv(args)]);
