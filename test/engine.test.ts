@@ -360,6 +360,32 @@ describe('engine: continuous batching over the paged KV pool', function () {
     }
   });
 
+  it('sampling a large vocabulary for 32 rows yields to the event loop between rows', async () => {
+    // 128k tokens, top-k off: a row's top-p over a nearly flat distribution ranks almost the
+    // whole vocabulary (several ms); 32 rows in one go would hold the event loop for hundreds.
+    const big = tmpDir('lckv-engine-vocab-');
+    makeCheckpoint(big, { ...SPEC, vocabSize: 131072 });
+    const model = await loadModel(big, { threads: 2 });
+    try {
+      const options = { maxTokens: 3, temperature: 1, topK: 0, topP: 0.999, minP: 0 };
+      await model.generate([1, 2, 3], options);  // packing and first-use costs stay out of the measurement
+      let last = performance.now();
+      let maxGap = 0;
+      const ticker = setInterval(() => {
+        const now = performance.now();
+        maxGap = Math.max(maxGap, now - last);
+        last = now;
+      }, 1);
+      const outs = await Promise.all(Array.from({ length: 32 }, (_, i) => model.generate([1, 2, 3 + i], { ...options, seed: i })));
+      clearInterval(ticker);
+      assert.ok(outs.every((o) => o.tokens.length === 3));
+      assert.ok(maxGap < 150, `the event loop stalled ${maxGap.toFixed(0)} ms`);
+    } finally {
+      await model.dispose();
+      removeDir(big);
+    }
+  });
+
   // Last in this file: the ~250 MB checkpoint it writes leaves garbage whose collection
   // must not land in the event-loop measurement above.
   it('loading a ~127M-parameter model does not block the event loop while its weights are packed', async function () {

@@ -76,6 +76,13 @@ const SEQUENTIAL = 2;
  */
 const PREFILL_STEP_TOKENS = 256;
 
+/**
+ * Sampling runs on the JavaScript thread, one row per sequence after each step: without
+ * top-k a row of a 128k vocabulary takes milliseconds, so 32 rows would hold the event loop
+ * for over 100 ms. After this long the rows left wait for the next turn of the event loop.
+ */
+const SAMPLING_SLICE_MS = 5;
+
 export class Scheduler {
   private readonly waiting: Entry[] = [];  // sorted by id
   private readonly prefilling: Entry[] = [];  // admitted, prompt not fully in the cache; by arrival
@@ -314,14 +321,20 @@ export class Scheduler {
     const rows = wanted.reduce((a, b) => a + b, 0);
     const vocab = rows > 0 ? logits.length / rows : 0;
     let row = 0;
-    batch.forEach((e, i) => {
-      if (!wanted[i]) return;
+    let slice = performance.now();
+    for (let i = 0; i < batch.length; i++) {
+      if (!wanted[i]) continue;
       const own = logits.subarray(row * vocab, (row + 1) * vocab);
       row++;
-      if (!this.live.has(e.job)) return;  // cancelled during the step
+      if (performance.now() - slice > SAMPLING_SLICE_MS) {
+        await new Promise((resolve) => setImmediate(resolve));
+        slice = performance.now();
+      }
+      const e = batch[i];
+      if (!this.live.has(e.job)) continue;  // cancelled during the step (or a yield)
       this.tokensGenerated++;
       if (!e.job.accept(own)) this.finish(e);
-    });
+    }
   }
 
   /** Frees the newest admitted sequence's blocks (decoding or prefilling) and queues it again in arrival order. */
