@@ -43,6 +43,23 @@ async function runTogether(model: Model, reqs: Request[]) {
 }
 
 /** n requests of varied prompt lengths (5..20), lengths (8..24) and prefill modes. */
+/** Ticks every millisecond until stop(), which returns the longest gap between ticks (ms). */
+function watchEventLoopGaps(): { stop(): number } {
+  let last = performance.now();
+  let maxGap = 0;
+  const ticker = setInterval(() => {
+    const now = performance.now();
+    maxGap = Math.max(maxGap, now - last);
+    last = now;
+  }, 1);
+  return {
+    stop() {
+      clearInterval(ticker);
+      return maxGap;
+    },
+  };
+}
+
 function requests(n: number, sampling: boolean, seed: number): Request[] {
   const r = mulberry32(seed);
   const modes = ['auto', 'iterative', 'sequential'] as const;
@@ -369,15 +386,9 @@ describe('engine: continuous batching over the paged KV pool', function () {
     try {
       const options = { maxTokens: 3, temperature: 1, topK: 0, topP: 0.999, minP: 0 };
       await model.generate([1, 2, 3], options);  // packing and first-use costs stay out of the measurement
-      let last = performance.now();
-      let maxGap = 0;
-      const ticker = setInterval(() => {
-        const now = performance.now();
-        maxGap = Math.max(maxGap, now - last);
-        last = now;
-      }, 1);
+      const gaps = watchEventLoopGaps();
       const outs = await Promise.all(Array.from({ length: 32 }, (_, i) => model.generate([1, 2, 3 + i], { ...options, seed: i })));
-      clearInterval(ticker);
+      const maxGap = gaps.stop();
       assert.ok(outs.every((o) => o.tokens.length === 3));
       assert.ok(maxGap < 150, `the event loop stalled ${maxGap.toFixed(0)} ms`);
     } finally {
@@ -393,19 +404,13 @@ describe('engine: continuous batching over the paged KV pool', function () {
     const dir = tmpDir();
     try {
       writeRandomCheckpoint(dir, BENCH_SHAPE, 'F16');
-      let last = performance.now();
-      let maxGap = 0;
-      const timer = setInterval(() => {
-        const now = performance.now();
-        maxGap = Math.max(maxGap, now - last);
-        last = now;
-      }, 1);
+      const gaps = watchEventLoopGaps();
       await new Promise((r) => setTimeout(r, 20));
       const model = await loadModel(dir);
       // Packing ~205 MB of weights takes a few hundred ms here: on the JavaScript thread it
       // would stall the timer that long; off it, the gaps stay at what reading the config costs.
       await new Promise((r) => setTimeout(r, 20));
-      clearInterval(timer);
+      const maxGap = gaps.stop();
       const out = await model.generate([1, 2, 3], { maxTokens: 1, temperature: 0 });  // waits for the packing
       await model.dispose();
       assert.equal(out.tokens.length, 1);
