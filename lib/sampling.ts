@@ -42,7 +42,8 @@ const FLOAT32_MAX = 3.4028234663852886e38;
  */
 function penalize(logits: Float32Array, seen: ReadonlySet<number>, penalty: number): Float32Array {
   if (penalty === 1) return logits;
-  const out = Float32Array.from(logits);
+  const out = scratch.penalized(logits.length);
+  out.set(logits);
   for (const id of seen) out[id] = out[id] > 0 ? Math.min(out[id] / penalty, FLOAT32_MAX) : out[id] * penalty;
   return out;
 }
@@ -62,11 +63,13 @@ const scratch = (() => {
   let ids = new Int32Array(0);
   let probs = new Float64Array(0);
   let weights = new Float64Array(0);
+  let penalized = new Float32Array(0);
   return {
     keys: (n: number) => (keys.length >= n ? keys : (keys = new Float64Array(n))).subarray(0, n),
     ids: (n: number) => (ids.length >= n ? ids : (ids = new Int32Array(n))).subarray(0, n),
     probs: (n: number) => (probs.length >= n ? probs : (probs = new Float64Array(n))).subarray(0, n),
     weights: (n: number) => (weights.length >= n ? weights : (weights = new Float64Array(n))).subarray(0, n),
+    penalized: (n: number) => (penalized.length >= n ? penalized : (penalized = new Float32Array(n))).subarray(0, n),
   };
 })();
 
