@@ -12,7 +12,7 @@
         "native/bench/hw_probe_neon.cpp",
         "native/cache/kv_pool.cpp",
         "native/cache/sequence.cpp",
-        "native/common/huge_buffer.cpp",
+        "native/common/large_buffer.cpp",
         "native/engine/engine.cpp",
         "native/engine/packed_linears.cpp",
         "native/engine/pass_bounds.cpp",

@@ -8,11 +8,12 @@ KvPool::KvPool(int32_t n_slots, int64_t row_width, DType dtype, int64_t n_blocks
     : n_slots_(n_slots), row_width_(row_width), dtype_(dtype), n_blocks_(n_blocks) {
   if (n_blocks < 1) throw Error("INVALID_ARGUMENT", "the KV cache needs at least one block");
   const size_t bytes = size_t(n_slots) * size_t(n_blocks * kBlockTokens) * size_t(row_width) * dtype_size(dtype);
-  // Not zeroed, so untouched blocks cost no resident memory; blocks are handed out from the
-  // low addresses up, so with huge pages what becomes resident stays close to what is used.
+  // Mapped from the OS (common/large_buffer.h): untouched blocks cost no resident memory, and
+  // blocks are handed out from the low addresses up, so what becomes resident stays close to
+  // what is used, huge pages included.
   if (host_storage) {
-    k_ = allocate_huge(bytes);
-    v_ = allocate_huge(bytes);
+    k_ = allocate_large(bytes);
+    v_ = allocate_large(bytes);
   }
   free_.reserve(size_t(n_blocks));
   for (int64_t b = n_blocks - 1; b >= 0; --b) free_.push_back(int32_t(b));

@@ -9,7 +9,7 @@
 #include <mutex>
 #include <vector>
 
-#include "common/huge_buffer.h"
+#include "common/large_buffer.h"
 #include "kernels/cpu/tensor_view.h"
 
 namespace lckv {
@@ -54,7 +54,7 @@ class KvPool {
   int64_t row_width_;
   DType dtype_;
   int64_t n_blocks_;
-  HugeBuffer k_, v_;  // [slot, n_blocks * kBlockTokens, row_width] in dtype_
+  LargeBuffer k_, v_;  // [slot, n_blocks * kBlockTokens, row_width] in dtype_
   std::vector<int32_t> free_;         // ids of free blocks; the last is taken first
   mutable std::mutex mutex_;          // sequences are freed on the JavaScript thread, filled on workers
 };

@@ -188,7 +188,7 @@ void Engine::run_into(Sequence& seq, const RunRequest& req, float* out) {
   const int64_t n = req.n, d = cfg_.hidden_size;
   const int64_t pos0 = begin_run(cfg_, seq, req.tokens, n);
   const PrefillMode mode = plan_.resolve(req.mode, int32_t(n), cfg_);
-  std::vector<float> final_hidden;
+  LargeVector<float> final_hidden;
   if (mode == PrefillMode::Sequential) {
     act_.ensure(cfg_, 1);
     final_hidden.resize(size_t(n * d));

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "cache/kv_pool.h"
+#include "common/large_buffer.h"
 #include "cache/sequence.h"
 #include "engine/model_engine.h"
 #include "engine/packed_linears.h"
@@ -45,8 +46,9 @@ class Engine : public ModelEngine {
 
  private:
   struct Activations {
-    std::vector<float> x, xb, q, k, v, att, proj, gate, up, x_in;  // [rows, width of each]
-    std::vector<float> normed;  // [logit rows, hidden]: sized by logits()
+    // Mapped from the OS (they reach megabytes in a long prefill): freed, they go back at once.
+    LargeVector<float> x, xb, q, k, v, att, proj, gate, up, x_in;  // [rows, width of each]
+    LargeVector<float> normed;  // [logit rows, hidden]: sized by logits()
     std::vector<KvView> views;  // [rows] the K/V each row reads (batched decode)
     int64_t rows = 0;
     void ensure(const ModelConfig& cfg, int64_t n);

@@ -8,6 +8,7 @@
 #include "cache/kv_pool.h"
 #include "cache/sequence.h"
 #include "common/error.h"
+#include "common/large_buffer.h"
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/ops.h"
 #include "test/check.h"
@@ -25,6 +26,20 @@ std::vector<float> random_floats(size_t n, uint32_t seed) {
 }
 
 }  // namespace
+
+TEST_CASE("large buffers: zero-filled, writable to the end, page-aligned (2 MiB-aligned from 2 MiB)") {
+  for (size_t bytes : {size_t(1), size_t(100), size_t(4096), size_t(4097), size_t(2) << 20, (size_t(3) << 20) + 5}) {
+    LargeBuffer buf = allocate_large(bytes);
+    const auto at = reinterpret_cast<uintptr_t>(buf.get());
+    CHECK(at % (bytes >= (size_t(2) << 20) ? (size_t(2) << 20) : 4096) == 0);
+    CHECK(large_buffer_size(bytes) >= bytes && large_buffer_size(bytes) % 4096 == 0);
+    CHECK(std::all_of(buf.get(), buf.get() + bytes, [](uint8_t b) { return b == 0; }));
+    std::memset(buf.get(), 0xab, large_buffer_size(bytes));
+  }
+  LargeVector<float> grown(10);
+  for (int i = 0; i < 20; ++i) grown.resize(grown.size() * 2 + 1, 1.5f);  // allocate, copy, unmap the old
+  CHECK(grown.front() == 0.0f && grown.back() == 1.5f);
+}
 
 TEST_CASE("kv pool: drop_before returns only whole blocks before a position, once; the rest come back at the end") {
   auto pool = std::make_shared<KvPool>(1, 8, DType::F16, 6);

@@ -7,7 +7,6 @@ namespace lckv {
 
 namespace {
 
-constexpr size_t kAlign = 64;  // a cache line: each panel column starts on its own line
 constexpr int64_t kReleaseRows = 256;  // source rows between rows_done() calls
 
 // One panel: up to kPanelRows source rows of E-sized elements, transposed column by column.
@@ -19,11 +18,9 @@ void pack_panel(E* dst, const E* src, int64_t rows, int64_t cols) {
 
 }  // namespace
 
-void PackedWeight::FreeAligned::operator()(uint8_t* p) const { ::operator delete[](p, std::align_val_t(kAlign)); }
-
 PackedWeight::PackedWeight(const WeightView& w, const std::function<void(int64_t)>& rows_done)
     : dtype_(w.dtype), rows_(w.rows), cols_(w.cols) {
-  owned_.reset(static_cast<uint8_t*>(::operator new[](size_t(bytes()), std::align_val_t(kAlign))));
+  owned_ = allocate_large(size_t(bytes()));  // page-aligned: each panel column starts on its own cache line
   data_ = owned_.get();
   const size_t elem = dtype_size(w.dtype);
   int64_t released = 0;

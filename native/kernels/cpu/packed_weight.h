@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 
+#include "common/large_buffer.h"
 #include "kernels/cpu/tensor_view.h"
 
 namespace lckv {
@@ -37,10 +38,7 @@ class PackedWeight {
   uint64_t bytes() const { return uint64_t(panel_count(rows_) * kPanelRows * cols_) * dtype_size(dtype_); }
 
  private:
-  struct FreeAligned {
-    void operator()(uint8_t* p) const;
-  };
-  std::unique_ptr<uint8_t, FreeAligned> owned_;
+  LargeBuffer owned_;
   const void* data_ = nullptr;
   DType dtype_ = DType::F32;
   int64_t rows_ = 0, cols_ = 0;
