@@ -21,6 +21,7 @@ import {
 } from './options';
 import type { SamplingSettings } from './sampling';
 import { defaultThreads } from './threads';
+import { TimeSlice } from './time-slice';
 import { loadTokenizer } from './tokenizer';
 
 export type { EngineStats, FinishReason, StreamPiece };
@@ -138,7 +139,10 @@ export class Model {
       const window = ids.slice(start, start + context);
       if (window.length < 2) break;
       const logits = await this.allLogits(window, prefill);
+      // A 2k-token window of a 32k vocabulary is 65M exponentials: seconds, in slices.
+      const slice = new TimeSlice(5);
       for (let i = 0; i + 1 < window.length; i++) {
+        await slice.pause();
         nll += negLogProb(logits.subarray(i * v, (i + 1) * v), window[i + 1]);
         count++;
       }

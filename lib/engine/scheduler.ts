@@ -14,6 +14,7 @@
 // output does not change. Sampling and stops live in the jobs (lib/engine/jobs.ts).
 import { LckvError, fromNative } from '../errors';
 import type { NativeAddon, NativeModel, NativeSequence } from '../native';
+import { TimeSlice } from '../time-slice';
 
 /** Native prefill settings: mode 0 auto | 1 iterative | 2 sequential; passes 0 = the config's. */
 export interface PrefillSpec {
@@ -321,15 +322,12 @@ export class Scheduler {
     const rows = wanted.reduce((a, b) => a + b, 0);
     const vocab = rows > 0 ? logits.length / rows : 0;
     let row = 0;
-    let slice = performance.now();
+    const slice = new TimeSlice(SAMPLING_SLICE_MS);
     for (let i = 0; i < batch.length; i++) {
       if (!wanted[i]) continue;
       const own = logits.subarray(row * vocab, (row + 1) * vocab);
       row++;
-      if (performance.now() - slice > SAMPLING_SLICE_MS) {
-        await new Promise((resolve) => setImmediate(resolve));
-        slice = performance.now();
-      }
+      await slice.pause();
       const e = batch[i];
       if (!this.live.has(e.job)) continue;  // cancelled during the step (or a yield)
       this.tokensGenerated++;
