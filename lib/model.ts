@@ -5,7 +5,7 @@ import { readCheckpoint } from './checkpoint';
 import { parseConfig, type ParsedConfig, type RawConfig } from './config';
 import { LckvError, fromNative } from './errors';
 import { buildInfo, type ModelInfo } from './info';
-import { GenerationJob, ScoreJob, type FinishReason, type StreamPiece } from './engine/jobs';
+import { GenerationJob, LikelihoodJob, ScoreJob, type FinishReason, type StreamPiece } from './engine/jobs';
 import { ADMISSION_POLICIES, Scheduler, type AdmissionPolicy, type EngineStats, type PrefillSpec } from './engine/scheduler';
 import { nativeFor, type NativeAddon, type NativeModel } from './native';
 import {
@@ -21,7 +21,6 @@ import {
 } from './options';
 import type { SamplingSettings } from './sampling';
 import { defaultThreads } from './threads';
-import { TimeSlice } from './time-slice';
 import { loadTokenizer } from './tokenizer';
 
 export type { EngineStats, FinishReason, StreamPiece };
@@ -132,20 +131,16 @@ export class Model {
   }
 
   private async scoreWindows(ids: number[], context: number, prefill: { mode: number; passes: number }): Promise<number> {
-    const v = this.parsed.native.vocabSize;
     let nll = 0;
     let count = 0;
     for (let start = 0; start < ids.length - 1; start += context) {
       const window = ids.slice(start, start + context);
       if (window.length < 2) break;
-      const logits = await this.allLogits(window, prefill);
-      // A 2k-token window of a 32k vocabulary is 65M exponentials: seconds, in slices.
-      const slice = new TimeSlice(5);
-      for (let i = 0; i + 1 < window.length; i++) {
-        await slice.pause();
-        nll += negLogProb(logits.subarray(i * v, (i + 1) * v), window[i + 1]);
-        count++;
-      }
+      const job = new LikelihoodJob(window, prefill);
+      this.scheduler.submit(job);
+      const scores = await job.result;
+      for (let i = 0; i + 1 < window.length; i++) nll += scores[i];
+      count += window.length - 1;
     }
     return Math.exp(nll / count);
   }
@@ -269,14 +264,6 @@ export class Model {
     if (!this.tokenizer) throw new LckvError('NO_TOKENIZER', 'this checkpoint has no tokenizer.json; pass token ids instead of text');
     return this.tokenizer;
   }
-}
-
-function negLogProb(row: Float32Array, target: number): number {
-  let max = -Infinity;
-  for (const v of row) max = v > max ? v : max;
-  let sum = 0;
-  for (const v of row) sum += Math.exp(v - max);
-  return Math.log(sum) + max - row[target];
 }
 
 /** The model bundled with the package (models/lckv-brown). */

@@ -62,6 +62,11 @@ export interface NativeSequence {
   /** KV blocks this sequence holds. */
   readonly blocks: number;
   run(tokens: Int32Array, mode: number, passes: number, allLogits: boolean): Promise<Float32Array>;
+  /**
+   * A scoring prefill of `tokens` that returns each position's negative log-likelihood of
+   * its target (`targets[i]`, a token id, or -1 for NaN) instead of the logits.
+   */
+  score(tokens: Int32Array, mode: number, passes: number, targets: Int32Array): Promise<Float64Array>;
   /** Takes the KV blocks for positions [0, positions) now; throws KV_BUDGET_EXCEEDED taking none. */
   reserve(positions: number): void;
   /** Frees the sequence's blocks; it restarts at position 0 (preemption). */

@@ -50,6 +50,25 @@ describe('bundled model', function () {
     assert.ok(ppl < Number(recorded) * 1.02, `perplexity ${ppl.toFixed(2)} vs recorded ${recorded}`);
   });
 
+  it('perplexity (reduced natively, in double) equals exp(mean NLL) computed here from logits()', async () => {
+    const ids = model.tokenize(fs.readFileSync(path.join(dir, record.text), 'utf8')).slice(0, 300);
+    const v = model.info.vocabSize;
+    let nll = 0;
+    let count = 0;
+    for (let start = 0; start < ids.length - 1; start += 128) {
+      const window = ids.slice(start, start + 128);
+      const logits = await model.logits(window, { prefill: 'iterative' });
+      for (let i = 0; i + 1 < window.length; i++, count++) {
+        const row = logits.subarray(i * v, (i + 1) * v);
+        const max = row.reduce((m, x) => (x > m ? x : m), -Infinity);
+        const sum = row.reduce((acc, x) => acc + Math.exp(x - max), 0);
+        nll += Math.log(sum) + max - row[window[i + 1]];
+      }
+    }
+    const ppl = await model.perplexity(ids, { prefill: 'iterative', context: 128 });
+    assert.ok(Math.abs(ppl / Math.exp(nll / count) - 1) < 1e-12, `${ppl} vs ${Math.exp(nll / count)}`);
+  });
+
   it('continues "The" with English words', async () => {
     const out = await model.generate('The', { maxTokens: 24, seed: 3 });
     const words = out.text.split(/\s+/).filter((w) => /^[A-Za-z][a-z]*[,.;:!?']?$/.test(w));

@@ -117,11 +117,12 @@ export class GenerationJob implements Job {
 }
 
 /** Logits of every prompt position. */
-export class ScoreJob implements Job {
+/** One prefill, no decode: resolves with what the scoring run returns. */
+class ScoringJob<R extends Float32Array | Float64Array> implements Job {
   readonly scoring = true;
   readonly generated: number[] = [];
-  readonly result: Promise<Float32Array>;
-  private resolve!: (logits: Float32Array) => void;
+  readonly result: Promise<R>;
+  private resolve!: (out: R) => void;
   private reject!: (err: LckvError) => void;
 
   constructor(
@@ -138,12 +139,25 @@ export class ScoreJob implements Job {
     return this.prompt.length;
   }
 
-  accept(logits: Float32Array): boolean {
-    this.resolve(logits);
+  accept(out: Float32Array | Float64Array): boolean {
+    this.resolve(out as R);
     return false;
   }
 
   fail(err: LckvError): void {
     this.reject(err);
+  }
+}
+
+/** The logits of every prompt position ([prompt, vocab]). */
+export class ScoreJob extends ScoringJob<Float32Array> {}
+
+/** Each prompt position's negative log-likelihood of its next token ([prompt]; NaN at the last). */
+export class LikelihoodJob extends ScoringJob<Float64Array> {
+  readonly targets: Int32Array;
+
+  constructor(prompt: readonly number[], prefill: PrefillSpec) {
+    super(prompt, prefill);
+    this.targets = Int32Array.from(prompt, (_, i) => (i + 1 < prompt.length ? prompt[i + 1] : -1));
   }
 }

@@ -28,12 +28,17 @@ export interface Job {
   readonly prefill: PrefillSpec;
   /** Scoring: one prefill returning the logits of every position; no decode. */
   readonly scoring: boolean;
+  /**
+   * Scoring the likelihood of each position's next token (-1: none): the prefill returns
+   * their negative log-likelihoods ([prompt], Float64Array) instead of logits.
+   */
+  readonly targets?: Int32Array;
   /** Tokens generated so far; the last is the next decode input. */
   readonly generated: readonly number[];
   /** Most positions its sequence can ever hold (prompt and every token it may generate). */
   readonly positionsBound: number;
-  /** Logits of the newest position ([vocab]; [prompt, vocab] when scoring). Returns false when done. */
-  accept(logits: Float32Array): boolean;
+  /** Logits of the newest position ([vocab]; [prompt, vocab] when scoring; see targets). Returns false when done. */
+  accept(out: Float32Array | Float64Array): boolean;
   fail(err: LckvError): void;
 }
 
@@ -256,9 +261,11 @@ export class Scheduler {
     const target = this.prefillTarget(job);
     const end = job.scoring || this.cyclic ? target : Math.min(target, done + PREFILL_STEP_TOKENS);
     const tokens = [...job.prompt, ...job.generated].slice(done, end);
-    let logits: Float32Array;
+    let logits: Float32Array | Float64Array;
     try {
-      logits = await e.seq.run(Int32Array.from(tokens), job.prefill.mode, job.prefill.passes, job.scoring);
+      const ids = Int32Array.from(tokens);
+      const { mode, passes } = job.prefill;
+      logits = job.targets ? await e.seq.score(ids, mode, passes, job.targets) : await e.seq.run(ids, mode, passes, job.scoring);
     } catch (err) {
       if (this.live.has(job)) {
         this.finish(e);
