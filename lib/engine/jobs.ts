@@ -116,7 +116,6 @@ export class GenerationJob implements Job {
   }
 }
 
-/** Logits of every prompt position. */
 /** One prefill, no decode: resolves with what the scoring run returns. */
 class ScoringJob<R extends Float32Array | Float64Array> implements Job {
   readonly scoring = true;
