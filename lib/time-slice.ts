@@ -1,7 +1,7 @@
 /**
- * Long loops on the JavaScript thread (sampling a step's rows, scoring a window's
- * positions) call `pause()` between items: once `ms` have passed since the last turn, it
- * waits for the next turn of the event loop, so timers, I/O and an app's UI keep running.
+ * Long loops on the JavaScript thread (sampling a step's rows) call `pause()` between
+ * items: once `ms` have passed since the last turn, it waits for the next turn of the event
+ * loop, so timers, I/O and an app's UI keep running.
  */
 export class TimeSlice {
   private start = performance.now();
