@@ -14,6 +14,7 @@
         "native/cache/sequence.cpp",
         "native/common/large_buffer.cpp",
         "native/engine/engine.cpp",
+        "native/engine/sampler.cpp",
         "native/engine/packed_linears.cpp",
         "native/engine/pass_bounds.cpp",
         "native/kernels/cpu/attention.cpp",

@@ -84,7 +84,7 @@ export class Model {
     private readonly defaults: Required<Omit<GenerateOptions, 'stop' | 'signal' | 'seed' | 'prefill' | 'passes'>>,
     info: ModelInfo,
     maxBatch: number,
-    addon: NativeAddon,
+    private readonly addon: NativeAddon,
     admission: AdmissionPolicy,
   ) {
     this.info = info;
@@ -198,6 +198,7 @@ export class Model {
     this.checkContext(ids.length);
     const job = new GenerationJob(ids, checkPrefill(options), {
       settings: this.settings(options),
+      sampleToken: this.addon.sampleToken,
       maxTokens: options.maxTokens ?? this.defaults.maxTokens,
       stops: options.stop === undefined ? [] : typeof options.stop === 'string' ? [options.stop] : [...options.stop],
       eosTokenIds: this.parsed.eosTokenIds,

@@ -90,6 +90,12 @@ export interface NativeAddon {
    * overwritten, and it must not be read or reused until the promise settles.
    */
   decodeBatch(sequences: NativeSequence[], tokens: Int32Array, wantLogits?: Uint8Array, reuse?: Float32Array): Promise<Float32Array>;
+  /**
+   * Draws a token from one row of logits (native/engine/sampler.h): `settings` holds
+   * temperature, topK, topP, minP and repetitionPenalty; `seen` the distinct ids the penalty
+   * applies to; `rng` the PRNG state, advanced in place.
+   */
+  sampleToken(logits: Float32Array, settings: Float64Array, seen: Int32Array, rng: Uint32Array): number;
   isa: string;
   /** The CUDA device this addon would run on; null without a CUDA build or a usable device. */
   cudaDevice(): NativeCudaDevice | null;

@@ -1,11 +1,35 @@
-// The sampler against a plain re-statement of its rule (full sort, then the filters), on
-// logits with many ties, so neither the top-k selection nor the partial ranking without
-// top-k can change a single draw.
+// The native sampler (native/engine/sampler.cpp) against a plain re-statement of its rule
+// (full sort, then the filters) and of the request PRNG, on logits with many ties, so
+// neither the top-k selection nor the partial ranking without top-k can change a single draw.
 import * as assert from 'node:assert/strict';
-import { Rng, sampleToken, type SamplingSettings } from '../lib/sampling';
+import { native } from '../lib/native';
+import type { SamplingSettings } from '../lib/sampling';
 import { mulberry32 } from './fixtures';
 
+/** The request PRNG as documented: SplitMix32 state, Mulberry-style output, uniform in [0, 1). */
+class Rng {
+  private state: number;
+
+  constructor(seed: number) {
+    this.state = seed >>> 0;
+  }
+
+  next(): number {
+    this.state = (this.state + 0x6d2b79f5) >>> 0;
+    let t = this.state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+}
+
 const FLOAT32_MAX = 2 ** 128 - 2 ** 104;
+
+/** The native sampler with its PRNG state in `rng` (advanced in place). */
+function sampleToken(logits: Float32Array, s: SamplingSettings, seen: Set<number>, rng: Uint32Array): number {
+  const settings = Float64Array.of(s.temperature, s.topK, s.topP, s.minP, s.repetitionPenalty);
+  return native().sampleToken(logits, settings, Int32Array.from(seen), rng);
+}
 
 function plainSample(logits: Float32Array, s: SamplingSettings, seen: Set<number>, rng: Rng): number {
   const penalized = (v: number) => (v > 0 ? Math.min(v / s.repetitionPenalty, FLOAT32_MAX) : v * s.repetitionPenalty);
@@ -33,14 +57,14 @@ describe('sampling', () => {
       const logits = Float32Array.from({ length: vocab }, () => Math.round(r() * 40) / 4 - 5);
       const s: SamplingSettings = {
         temperature: [0, 0.5, 1, 1.7][trial % 4],
-        topK: [0, 1, 5, 40, vocab, vocab + 3][trial % 6],
+        topK: [0, 1, 5, 40, 100, vocab, vocab + 3][trial % 7],
         topP: r() < 0.5 ? 1 : 0.3 + 0.7 * r(),
         minP: r() < 0.5 ? 0 : 0.2 * r(),
         repetitionPenalty: r() < 0.5 ? 1 : 1.3,
         seed: trial,
       };
       const seen = new Set(Array.from({ length: 10 }, () => Math.floor(r() * vocab)));
-      const a = new Rng(trial);
+      const a = Uint32Array.of(trial);
       const b = new Rng(trial);
       for (let draw = 0; draw < 5; draw++)
         assert.equal(sampleToken(logits, s, seen, a), plainSample(logits, s, seen, b), `trial ${trial} ${JSON.stringify(s)}`);
@@ -61,7 +85,7 @@ describe('sampling', () => {
         repetitionPenalty: 1,
         seed: trial,
       };
-      const [a, b] = [new Rng(trial), new Rng(trial)];
+      const [a, b] = [Uint32Array.of(trial), new Rng(trial)];
       for (let draw = 0; draw < 3; draw++)
         assert.equal(sampleToken(logits, s, new Set(), a), plainSample(logits, s, new Set(), b), `trial ${trial} ${JSON.stringify(s)}`);
     }
@@ -73,7 +97,7 @@ describe('sampling', () => {
     const seen = new Set([0, 1, 3]);
     for (const topK of [0, 3]) {
       const s: SamplingSettings = { temperature: 1, topK, topP: 0.95, minP: 0.05, repetitionPenalty: Number.MIN_VALUE, seed: 1 };
-      const [a, b] = [new Rng(3), new Rng(3)];
+      const [a, b] = [Uint32Array.of(3), new Rng(3)];
       const drawn = new Set<number>();
       for (let draw = 0; draw < 64; draw++) {
         const token = sampleToken(logits, s, seen, a);
@@ -84,7 +108,7 @@ describe('sampling', () => {
     }
     const s: SamplingSettings = { temperature: 1, topK: 0, topP: 0.9, minP: 0.1, repetitionPenalty: 1, seed: 1 };
     for (const bad of [[NaN, 1, 2], [1, Infinity, 2], [-Infinity, -Infinity, -Infinity], [NaN, NaN, NaN]]) {
-      const token = sampleToken(Float32Array.from(bad), s, new Set(), new Rng(1));
+      const token = sampleToken(Float32Array.from(bad), s, new Set(), Uint32Array.of(1));
       assert.ok(Number.isInteger(token) && token >= 0 && token < 3, `${bad} gave ${token}`);
     }
   });
@@ -93,7 +117,7 @@ describe('sampling', () => {
     // topK off and a tiny topP keep only the first-ranked token: the lowest id of the best score.
     const s: SamplingSettings = { temperature: 1, topK: 0, topP: 1e-6, minP: 0, repetitionPenalty: 1, seed: 1 };
     const logits = Float32Array.from([-1, -0, 0, 0, -2]);
-    assert.equal(sampleToken(logits, s, new Set(), new Rng(1)), 1);
-    assert.equal(sampleToken(Float32Array.from([0, -0, 3, 3, -3]), s, new Set(), new Rng(1)), 2);
+    assert.equal(sampleToken(logits, s, new Set(), Uint32Array.of(1)), 1);
+    assert.equal(sampleToken(Float32Array.from([0, -0, 3, 3, -3]), s, new Set(), Uint32Array.of(1)), 2);
   });
 });

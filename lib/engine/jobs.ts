@@ -1,7 +1,8 @@
 // What the scheduler runs for each API call: a generation (sampling, stops, streaming
 // pieces) or a scoring pass (logits of every prompt position).
 import type { LckvError } from '../errors';
-import { Rng, sampleToken, type SamplingSettings } from '../sampling';
+import { RequestSampler, type SamplingSettings } from '../sampling';
+import type { NativeAddon } from '../native';
 import { StopStringFilter } from '../stop-strings';
 import { IncrementalDecoder } from '../tokenizer';
 import type { Job, PrefillSpec } from './scheduler';
@@ -17,6 +18,8 @@ export interface StreamPiece {
 
 export interface GenerationSpec {
   settings: SamplingSettings;
+  /** The model's addon's sampler. */
+  sampleToken: NativeAddon['sampleToken'];
   maxTokens: number;
   stops: string[];
   eosTokenIds: readonly number[];
@@ -36,9 +39,7 @@ export class GenerationJob implements Job {
   finishReason: FinishReason = 'length';
   private readonly filter: StopStringFilter;
   private readonly decoder?: IncrementalDecoder;
-  private readonly rng: Rng;
-  /** Tokens of the prompt and the output so far (the repetition penalty's domain). */
-  private readonly seen: Set<number>;
+  private readonly sampler: RequestSampler;
   private readonly pieces: StreamPiece[] = [];
   private done = false;
   private error?: LckvError;
@@ -52,8 +53,7 @@ export class GenerationJob implements Job {
     this.filter = new StopStringFilter(spec.stops);
     // The prompt's last ids as context keep what a decoder drops at the start of a text.
     this.decoder = spec.decode ? new IncrementalDecoder(spec.decode, prompt.slice(-4)) : undefined;
-    this.rng = new Rng(spec.settings.seed);
-    this.seen = new Set(prompt);
+    this.sampler = new RequestSampler(spec.sampleToken, spec.settings, prompt);
   }
 
   get positionsBound(): number {
@@ -67,9 +67,8 @@ export class GenerationJob implements Job {
       this.notify();
       return false;
     }
-    const token = sampleToken(logits, spec.settings, this.seen, this.rng);
+    const token = this.sampler.next(logits);
     generated.push(token);
-    this.seen.add(token);
     const isEos = spec.eosTokenIds.includes(token);
     let text = this.filter.push(this.decoder ? this.decoder.push(token) : '');
     // Feeding this token back would take position prompt + generated - 1.

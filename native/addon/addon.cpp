@@ -10,6 +10,7 @@
 #include "addon/convert.h"
 #include "addon/probe.h"
 #include "engine/engine.h"
+#include "engine/sampler.h"
 #include "kernels/cpu/isa.h"
 #ifdef LCKV_WITH_CUDA
 #include "engine/cuda_engine.h"
@@ -493,10 +494,38 @@ Napi::Value DecodeBatch(const Napi::CallbackInfo& info) {
   return promise;
 }
 
+// sampleToken(logits: Float32Array [vocab], settings: Float64Array [temperature, topK, topP,
+//   minP, repetitionPenalty], seen: Int32Array (distinct token ids), rng: Uint32Array [1],
+//   advanced in place) => token id. Synchronous: one row costs microseconds.
+Napi::Value SampleToken(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const auto typed = [&](size_t i, napi_typedarray_type type) {
+    return info.Length() > i && info[i].IsTypedArray() && info[i].As<Napi::TypedArray>().TypedArrayType() == type;
+  };
+  if (!typed(0, napi_float32_array) || !typed(1, napi_float64_array) || !typed(2, napi_int32_array) || !typed(3, napi_uint32_array) ||
+      info[0].As<Napi::Float32Array>().ElementLength() == 0 || info[1].As<Napi::Float64Array>().ElementLength() != 5 ||
+      info[3].As<Napi::Uint32Array>().ElementLength() != 1)
+    throw to_js_error(env, "INVALID_ARGUMENT",
+                      "sampleToken(logits: Float32Array, settings: Float64Array(5), seen: Int32Array, rng: Uint32Array(1))");
+  Napi::Float32Array logits = info[0].As<Napi::Float32Array>();
+  const double* s = info[1].As<Napi::Float64Array>().Data();
+  Napi::Int32Array seen = info[2].As<Napi::Int32Array>();
+  const int64_t vocab = int64_t(logits.ElementLength());
+  for (size_t i = 0; i < seen.ElementLength(); ++i)
+    if (seen[i] < 0 || seen[i] >= vocab) throw to_js_error(env, "TOKEN_OUT_OF_RANGE", "sampleToken: a seen id is not a token id");
+  SamplingParams params;
+  params.temperature = s[0], params.top_k = int64_t(s[1]), params.top_p = s[2], params.min_p = s[3], params.repetition_penalty = s[4];
+  thread_local Sampler sampler;  // scratch reused row after row (one per thread: Node workers have their own)
+  const int32_t token = sampler.sample(logits.Data(), vocab, params, seen.Data(), int64_t(seen.ElementLength()),
+                                       info[3].As<Napi::Uint32Array>().Data());
+  return Napi::Number::New(env, token);
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeModel", NativeModel::Define(env));
   exports.Set("NativeSequence", NativeSequence::Define(env));
   exports.Set("decodeBatch", Napi::Function::New(env, DecodeBatch, "decodeBatch"));
+  exports.Set("sampleToken", Napi::Function::New(env, SampleToken, "sampleToken"));
   exports.Set("isa", Napi::String::New(env, isa_name(isa_active())));
   exports.Set("cudaDevice", Napi::Function::New(env, CudaDevice, "cudaDevice"));
   exports.Set("probeHardware", Napi::Function::New(env, ProbeHardware, "probeHardware"));
