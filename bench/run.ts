@@ -1,4 +1,4 @@
-// npm run bench [-- model|engine|kernels] : prints a benchmark table (see docs/benchmarks.md).
+// npm run bench [-- model|engine|kernels|sampling] : prints a benchmark table (see docs/benchmarks.md).
 // npm run bench -- engine --admission reserve : the engine table under kvCache.admission 'reserve'.
 // npm run bench -- engine --standard-sequences 2 --requests 64 --prompt-tokens 64 --generate-tokens 512 :
 //   the KV budget holds that many standard sequences (default 8), and the request mix.
@@ -9,6 +9,7 @@ import { choiceFlag, numberFlag, UsageError } from '../lib/cli/common';
 import { formatEngineTable, runEngineBench } from '../lib/bench/engine';
 import { runKernelBench } from '../lib/bench/kernels';
 import { formatKernelTable } from '../lib/bench/kernels-table';
+import { formatSamplingTable, runSamplingBench } from '../lib/bench/sampling';
 
 const suites: Record<string, () => Promise<string>> = {
   model: async () => formatModelTable(runModelBench({ log })),
@@ -24,6 +25,7 @@ const suites: Record<string, () => Promise<string>> = {
       }),
     ),
   kernels: async () => formatKernelTable(await runKernelBench({ log })),
+  sampling: async () => formatSamplingTable(await runSamplingBench({ log })),
 };
 
 /** A flag's value checked as the CLI checks it; a bad one ends the run with the reason. */
