@@ -88,7 +88,7 @@ void Engine::run_layer(const Rows& rows, int32_t layer) {
   const int64_t n = rows.n, d = cfg_.hidden_size;
   const int64_t q_width = int64_t(cfg_.n_heads) * cfg_.head_dim, kv_width = int64_t(cfg_.n_kv_heads) * cfg_.head_dim;
   const int64_t ffn = cfg_.intermediate_size;
-  float* x = act_.x.data();
+  float* x = act_.x.data() + rows.first * d;
   float* xb = act_.xb.data();
   auto norm = [&](const WeightView& w) {  // xb = rmsnorm(x)
     for_row_ranges(threads_, n, [&](int64_t i0, int64_t i1) {
@@ -155,8 +155,11 @@ void Engine::run_layers(const Rows& rows, int32_t begin, int32_t end) {
 
 // The paper's prefill: a cyclic group starts from zero K/V for the new positions and is
 // run `passes` times from the same input, each pass reading what the previous one wrote.
+// After pass p (from 0) the first p + 1 rows are exact: a row reads only earlier rows of the
+// previous pass, and those no longer change. So pass p recomputes rows p.. only: the rows
+// before keep the outputs and K/V they had, which another pass would reproduce bit for bit.
 void Engine::prefill_iterative(Sequence& seq, int64_t pos0, int64_t n, int32_t passes) {
-  const size_t width = size_t(n * cfg_.hidden_size);
+  const int64_t d = cfg_.hidden_size;
   Rows rows;
   rows.n = n, rows.seq = &seq, rows.pos0 = pos0;
   for (const PlanStep& step : plan_.steps()) {
@@ -166,10 +169,12 @@ void Engine::prefill_iterative(Sequence& seq, int64_t pos0, int64_t n, int32_t p
     }
     for (int32_t layer = step.begin; layer < step.end; ++layer)
       if (plan_.role(layer).computes_kv) seq.zero(plan_.role(layer).kv_slot, pos0, n);
-    std::memcpy(act_.x_in.data(), act_.x.data(), width * sizeof(float));
+    std::memcpy(act_.x_in.data(), act_.x.data(), size_t(n * d) * sizeof(float));
     for (int32_t pass = 0; pass < passes; ++pass) {
-      if (pass > 0) std::memcpy(act_.x.data(), act_.x_in.data(), width * sizeof(float));
-      run_layers(rows, step.begin, step.end);
+      Rows open = rows;  // the rows not exact yet
+      open.first = pass, open.n = n - pass, open.pos0 = pos0 + pass;
+      if (pass > 0) std::memcpy(act_.x.data() + pass * d, act_.x_in.data() + pass * d, size_t(open.n * d) * sizeof(float));
+      run_layers(open, step.begin, step.end);
     }
   }
 }

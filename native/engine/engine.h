@@ -58,6 +58,7 @@ class Engine : public ModelEngine {
   // (prefill), or row i in seqs[i] at positions[i] (batched decode; seq is null).
   struct Rows {
     int64_t n = 0;
+    int64_t first = 0;  // where row 0 sits in the residual stream act_.x (the other activations start at 0)
     Sequence* seq = nullptr;
     int64_t pos0 = 0;
     Sequence* const* seqs = nullptr;  // [n]
