@@ -216,30 +216,32 @@ Napi::Float32Array logits_array(Napi::Env env, const ModelEngine& engine, int64_
   return Napi::Float32Array::New(env, n);
 }
 
+// What one sequence's run holds while it is queued and running.
+struct SequenceRun {
+  std::shared_ptr<ModelEngine> engine;
+  std::shared_ptr<Sequence> seq;
+  std::vector<int32_t> tokens;
+  RunRequest req;
+  std::shared_ptr<std::atomic<bool>> cancel;  // kept alive while the request runs
+
+  void into(float* logits) {
+    req.tokens = tokens.data();
+    engine->run_into(*seq, req, logits);
+  }
+};
+
 // One sequence's prefill or decode step.
 class RunWorker : public LogitsWorker {
  public:
-  RunWorker(Napi::Env env, std::shared_ptr<ModelEngine> engine, std::shared_ptr<Sequence> seq, std::vector<int32_t> tokens,
-            RunRequest req, std::shared_ptr<bool> busy, std::shared_ptr<std::atomic<bool>> cancel)
-      : LogitsWorker(env, {std::move(busy)}, logits_array(env, *engine, ModelEngine::run_logit_rows(req), env.Undefined())),
-        engine_(std::move(engine)),
-        seq_(std::move(seq)),
-        tokens_(std::move(tokens)),
-        req_(req),
-        cancel_(std::move(cancel)) {}
+  RunWorker(Napi::Env env, SequenceRun run, std::shared_ptr<bool> busy)
+      : LogitsWorker(env, {std::move(busy)}, logits_array(env, *run.engine, ModelEngine::run_logit_rows(run.req), env.Undefined())),
+        run_(std::move(run)) {}
 
  protected:
-  void compute(float* logits) override {
-    req_.tokens = tokens_.data();
-    engine_->run_into(*seq_, req_, logits);
-  }
+  void compute(float* logits) override { run_.into(logits); }
 
  private:
-  std::shared_ptr<ModelEngine> engine_;
-  std::shared_ptr<Sequence> seq_;
-  std::vector<int32_t> tokens_;
-  RunRequest req_;
-  std::shared_ptr<std::atomic<bool>> cancel_;  // kept alive while the request runs
+  SequenceRun run_;
 };
 
 // A scoring prefill that returns, instead of the [n, vocab] logits, each position's negative
@@ -248,23 +250,17 @@ class RunWorker : public LogitsWorker {
 // vocabulary took seconds, and only n numbers cross over.
 class ScoreWorker : public ArrayWorker<double> {
  public:
-  ScoreWorker(Napi::Env env, std::shared_ptr<ModelEngine> engine, std::shared_ptr<Sequence> seq, std::vector<int32_t> tokens,
-              std::vector<int32_t> targets, RunRequest req, std::shared_ptr<bool> busy, std::shared_ptr<std::atomic<bool>> cancel)
-      : ArrayWorker<double>(env, {std::move(busy)}, Napi::Float64Array::New(env, tokens.size())),
-        engine_(std::move(engine)),
-        seq_(std::move(seq)),
-        tokens_(std::move(tokens)),
-        targets_(std::move(targets)),
-        req_(req),
-        cancel_(std::move(cancel)) {}
+  ScoreWorker(Napi::Env env, SequenceRun run, std::vector<int32_t> targets, std::shared_ptr<bool> busy)
+      : ArrayWorker<double>(env, {std::move(busy)}, Napi::Float64Array::New(env, run.tokens.size())),
+        run_(std::move(run)),
+        targets_(std::move(targets)) {}
 
  protected:
   void compute(double* nll) override {
-    const int64_t vocab = engine_->config().vocab_size;
-    LargeVector<float> logits(size_t(req_.n * vocab));
-    req_.tokens = tokens_.data();
-    engine_->run_into(*seq_, req_, logits.data());
-    for (int64_t i = 0; i < req_.n; ++i)
+    const int64_t vocab = run_.engine->config().vocab_size, n = run_.req.n;
+    LargeVector<float> logits(size_t(n * vocab));
+    run_.into(logits.data());
+    for (int64_t i = 0; i < n; ++i)
       nll[i] = targets_[size_t(i)] < 0 ? std::nan("") : negative_log_likelihood(logits.data() + i * vocab, vocab, targets_[size_t(i)]);
   }
 
@@ -278,12 +274,8 @@ class ScoreWorker : public ArrayWorker<double> {
     return std::log(sum) + double(max) - double(row[target]);
   }
 
-  std::shared_ptr<ModelEngine> engine_;
-  std::shared_ptr<Sequence> seq_;
-  std::vector<int32_t> tokens_;
+  SequenceRun run_;
   std::vector<int32_t> targets_;
-  RunRequest req_;
-  std::shared_ptr<std::atomic<bool>> cancel_;  // kept alive while the request runs
 };
 
 class NativeSequence : public Napi::ObjectWrap<NativeSequence> {
@@ -315,23 +307,22 @@ class NativeSequence : public Napi::ObjectWrap<NativeSequence> {
   }
 
  private:
-  // The tokens (info[0], an Int32Array) and prefill settings (info[1] mode, info[2] passes)
-  // of a run or score, checked for a usable sequence; arms the cancel flag.
-  std::pair<std::vector<int32_t>, RunRequest> run_request(const Napi::CallbackInfo& info, bool all_logits) {
+  // A run of the tokens (info[0], an Int32Array) with the prefill settings (info[1] mode,
+  // info[2] passes), checked for a usable sequence; arms the cancel flag.
+  SequenceRun run_request(const Napi::CallbackInfo& info, bool all_logits) {
     Napi::Env env = info.Env();
     if (!seq_) throw to_js_error(env, "DISPOSED", "this sequence has been released");
     if (*busy_) throw to_js_error(env, "BUSY", "this sequence is already running");
     Napi::Int32Array arr = info[0].As<Napi::Int32Array>();
-    std::vector<int32_t> tokens(arr.Data(), arr.Data() + arr.ElementLength());
-    RunRequest req;
+    SequenceRun run{engine_, seq_, std::vector<int32_t>(arr.Data(), arr.Data() + arr.ElementLength()), RunRequest{}, cancel_};
     const int32_t mode = info[1].As<Napi::Number>().Int32Value();
-    req.mode = mode == 1 ? PrefillMode::Iterative : mode == 2 ? PrefillMode::Sequential : PrefillMode::Auto;
-    req.passes = info[2].As<Napi::Number>().Int32Value();
-    req.all_logits = all_logits;
-    req.n = int64_t(tokens.size());  // sizes the output; the worker points req.tokens at its own copy
-    req.cancel = cancel_.get();
+    run.req.mode = mode == 1 ? PrefillMode::Iterative : mode == 2 ? PrefillMode::Sequential : PrefillMode::Auto;
+    run.req.passes = info[2].As<Napi::Number>().Int32Value();
+    run.req.all_logits = all_logits;
+    run.req.n = int64_t(run.tokens.size());  // sizes the output; the run points req.tokens at its own copy
+    run.req.cancel = cancel_.get();
     cancel_->store(false);
-    return {std::move(tokens), req};
+    return run;
   }
 
   // run(tokens: Int32Array, mode: 0 auto | 1 iterative | 2 sequential, passes, allLogits) => Promise<Float32Array>
@@ -339,8 +330,7 @@ class NativeSequence : public Napi::ObjectWrap<NativeSequence> {
     Napi::Env env = info.Env();
     if (info.Length() < 4 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
       throw to_js_error(env, "INVALID_ARGUMENT", "run(tokens: Int32Array, mode, passes, allLogits)");
-    auto [tokens, req] = run_request(info, info[3].ToBoolean().Value());
-    auto* worker = new RunWorker(env, engine_, seq_, std::move(tokens), req, busy_, cancel_);
+    auto* worker = new RunWorker(env, run_request(info, info[3].ToBoolean().Value()), busy_);
     Napi::Promise promise = worker->promise();
     worker->Queue();
     return promise;
@@ -361,8 +351,7 @@ class NativeSequence : public Napi::ObjectWrap<NativeSequence> {
     for (int32_t id : targets)
       if (id < -1 || id >= engine_->config().vocab_size)
         throw to_js_error(env, "TOKEN_OUT_OF_RANGE", "a score target is not a token id of this model (or -1)");
-    auto [tokens, req] = run_request(info, true);
-    auto* worker = new ScoreWorker(env, engine_, seq_, std::move(tokens), std::move(targets), req, busy_, cancel_);
+    auto* worker = new ScoreWorker(env, run_request(info, true), std::move(targets), busy_);
     Napi::Promise promise = worker->promise();
     worker->Queue();
     return promise;
