@@ -23,6 +23,8 @@ export class RequestSampler {
   private seen: Int32Array;
   private count = 0;
   private readonly members = new Set<number>();
+  /** Whether the penalty applies, so that seen ids are worth keeping. */
+  private readonly penalized: boolean;
 
   constructor(
     private readonly sampleToken: NativeAddon['sampleToken'],
@@ -31,7 +33,8 @@ export class RequestSampler {
   ) {
     this.settings = Float64Array.of(s.temperature, s.topK, s.topP, s.minP, s.repetitionPenalty);
     this.rng = Uint32Array.of(s.seed >>> 0);
-    this.seen = new Int32Array(Math.max(16, prompt.length * 2));
+    this.penalized = s.repetitionPenalty !== 1;
+    this.seen = new Int32Array(this.penalized ? Math.max(16, prompt.length * 2) : 0);
     for (const token of prompt) this.see(token);
   }
 
@@ -43,7 +46,7 @@ export class RequestSampler {
   }
 
   private see(token: number): void {
-    if (this.members.has(token)) return;
+    if (!this.penalized || this.members.has(token)) return;
     this.members.add(token);
     if (this.count === this.seen.length) {
       const grown = new Int32Array(this.seen.length * 2);

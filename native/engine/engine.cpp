@@ -193,28 +193,30 @@ void Engine::run_into(Sequence& seq, const RunRequest& req, float* out) {
   const int64_t n = req.n, d = cfg_.hidden_size;
   const int64_t pos0 = begin_run(cfg_, seq, req.tokens, n);
   const PrefillMode mode = plan_.resolve(req.mode, int32_t(n), cfg_);
-  LargeVector<float> final_hidden;
+  const int64_t rows = run_logit_rows(req);
+  const float* hidden;  // the final hidden states of the last `rows` positions
   if (mode == PrefillMode::Sequential) {
     act_.ensure(cfg_, 1);
-    final_hidden.resize(size_t(n * d));
+    // Each token's pass overwrites act_.x: keep the states that get logits (the last, or all).
+    if (act_.kept.size() < size_t(rows * d)) act_.kept.resize(size_t(rows * d));
     for (int64_t i = 0; i < n; ++i) {
       embed(req.tokens + i, 1);
       Rows one;
       one.n = 1, one.seq = &seq, one.pos0 = pos0 + i;
       run_layers(one, 0, cfg_.n_layers);
-      std::memcpy(final_hidden.data() + i * d, act_.x.data(), size_t(d) * sizeof(float));
+      if (i >= n - rows) std::memcpy(act_.kept.data() + (i - (n - rows)) * d, act_.x.data(), size_t(d) * sizeof(float));
     }
+    hidden = act_.kept.data();
   } else {
     act_.ensure(cfg_, n);
     embed(req.tokens, n);
     const int32_t passes = req.passes > 0 ? req.passes : std::max(1, cfg_.forward_passes + cfg_.backward_passes);
     // Pass k makes positions < k exact, so passes beyond n recompute identical values.
     prefill_iterative(seq, pos0, n, int32_t(std::min<int64_t>(passes, n)));
-    final_hidden.assign(act_.x.begin(), act_.x.begin() + n * d);
+    hidden = act_.x.data() + (n - rows) * d;
   }
   end_pass(cfg_, plan_, seq, pos0 + n);
-  const int64_t rows = run_logit_rows(req);
-  logits(final_hidden.data() + (n - rows) * d, rows, out);
+  logits(hidden, rows, out);
 }
 
 void Engine::decode_into(Sequence* const* seqs, const int32_t* tokens, int64_t n, const uint8_t* want_logits,

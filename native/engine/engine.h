@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "cache/kv_pool.h"
-#include "common/large_buffer.h"
 #include "cache/sequence.h"
+#include "common/large_buffer.h"
 #include "engine/model_engine.h"
 #include "engine/packed_linears.h"
 #include "kernels/cpu/thread_pool.h"
@@ -49,6 +49,7 @@ class Engine : public ModelEngine {
     // Mapped from the OS (they reach megabytes in a long prefill): freed, they go back at once.
     LargeVector<float> x, xb, q, k, v, att, proj, gate, up, x_in;  // [rows, width of each]
     LargeVector<float> normed;  // [logit rows, hidden]: sized by logits()
+    LargeVector<float> kept;    // [logit rows, hidden]: a sequential prefill's final states that get logits
     std::vector<KvView> views;  // [rows] the K/V each row reads (batched decode)
     int64_t rows = 0;
     void ensure(const ModelConfig& cfg, int64_t n);
