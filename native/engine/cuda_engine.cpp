@@ -128,7 +128,7 @@ void CudaEngine::run_layer(const Pass& pass, int32_t layer) {
   const LayerWeights& lw = w_.layers[size_t(layer)];
   const LayerRole& role = plan_.role(layer);
   const int64_t n = pass.n, d = cfg_.hidden_size;
-  float* x = act_.x.as<float>();
+  float* x = act_.x.as<float>() + pass.first * d;
   float* xb = act_.xb.as<float>();
   const double* inv_freq = inv_freq_.as<double>();
 
@@ -169,9 +169,10 @@ void CudaEngine::run_layers(const Pass& pass, int32_t begin, int32_t end) {
 
 // The paper's prefill, as in the CPU engine: a cyclic group starts from zero K/V for the
 // new positions and runs `passes` times from the same input, each pass reading what the
-// previous one wrote.
+// previous one wrote. Pass k recomputes rows k.. only: the rows before are exact already
+// (Engine::prefill_iterative says why).
 void CudaEngine::prefill_iterative(const Pass& pass, int32_t passes) {
-  const size_t bytes = size_t(pass.n * cfg_.hidden_size) * sizeof(float);
+  const int64_t d = cfg_.hidden_size;
   for (const PlanStep& step : plan_.steps()) {
     if (!step.cyclic) {
       run_layers(pass, step.begin, step.end);
@@ -179,10 +180,14 @@ void CudaEngine::prefill_iterative(const Pass& pass, int32_t passes) {
     }
     for (int32_t layer = step.begin; layer < step.end; ++layer)
       if (plan_.role(layer).computes_kv) cuda::kv_zero(slot_kv(plan_.role(layer).kv_slot, pass), pass.rows.pos0, pass.n, kStream);
-    cuda::copy_on_device(act_.x_in.data(), act_.x.data(), bytes, kStream);
+    cuda::copy_on_device(act_.x_in.data(), act_.x.data(), size_t(pass.n * d) * sizeof(float), kStream);
     for (int32_t k = 0; k < passes; ++k) {
-      if (k > 0) cuda::copy_on_device(act_.x.data(), act_.x_in.data(), bytes, kStream);
-      run_layers(pass, step.begin, step.end);
+      Pass open = pass;  // the rows not exact yet
+      open.first = k, open.n = pass.n - k, open.rows = cuda::RowPositions{pass.rows.pos0 + k, nullptr};
+      if (k > 0)
+        cuda::copy_on_device(act_.x.as<float>() + k * d, act_.x_in.as<float>() + k * d,
+                             size_t(open.n * d) * sizeof(float), kStream);
+      run_layers(open, step.begin, step.end);
     }
   }
 }

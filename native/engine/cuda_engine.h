@@ -42,6 +42,7 @@ class CudaEngine : public ModelEngine {
   // at pos0.. (prefill), or row i of sequence i at positions[i] (batched decode).
   struct Pass {
     int64_t n = 0;
+    int64_t first = 0;         // row of act_.x the pass starts at (the others start at row 0)
     cuda::RowPositions rows;   // positions: device [n], or null for prefill
     int64_t max_position = 0;  // largest position of any row
     int32_t table_stride = 0;  // entries per sequence in tables_
