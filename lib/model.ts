@@ -267,8 +267,8 @@ export class Model {
   }
 }
 
-/** The model bundled with the package (models/lckv-brown). */
-export const DEFAULT_MODEL_DIR = path.join(__dirname, '..', 'models', 'lckv-brown');
+/** The model bundled with the package (models/lckv-sotu). */
+export const DEFAULT_MODEL_DIR = path.join(__dirname, '..', 'models', 'lckv-sotu');
 
 async function readConfig(dir: string): Promise<RawConfig> {
   let text: string;

@@ -11,7 +11,7 @@ import { makeCheckpoint, removeDir, tmpDir } from './fixtures';
 
 const ROOT = path.join(__dirname, '..');
 const CLI = path.join(ROOT, 'lib', 'cli.ts');
-const TOKENIZER_DIR = path.join(ROOT, 'models', 'lckv-brown');
+const TOKENIZER_DIR = path.join(ROOT, 'models', 'lckv-sotu');
 
 interface Run {
   code: number | null;

@@ -65,7 +65,7 @@ function compilerTrap(dir: string, marker: string): string {
 }
 
 function bundledModelPresent(): boolean {
-  const dir = path.join(ROOT, 'models', 'lckv-brown');
+  const dir = path.join(ROOT, 'models', 'lckv-sotu');
   return (
     fs.existsSync(path.join(dir, 'config.json')) &&
     (fs.existsSync(path.join(dir, 'model.safetensors')) || fs.existsSync(path.join(dir, 'model.safetensors.index.json')))
@@ -165,7 +165,7 @@ lckv.loadModel(process.argv[2]).then(async (model) => {
   });
 
   it('loadModel() with no argument generates text from "The" with the bundled model', async function () {
-    if (!bundledModelPresent()) this.skip(); // models/lckv-brown has not landed yet
+    if (!bundledModelPresent()) this.skip(); // models/lckv-sotu has not landed yet
     const script = path.join(project, 'bundled.js');
     fs.writeFileSync(
       script,

@@ -12,7 +12,7 @@ import { loadModel, type Model } from '../lib';
 import { createServer, loadChatTemplate, type ChatTemplate, type ServerOptions } from '../lib/server';
 import { makeCheckpoint, removeDir, tmpDir } from './fixtures';
 
-const TOKENIZER_DIR = path.join(__dirname, '..', 'models', 'lckv-brown');
+const TOKENIZER_DIR = path.join(__dirname, '..', 'models', 'lckv-sotu');
 const CONTEXT = 256;
 
 /** A tiny LCKV checkpoint (layers 1, 2 read layer 3's KV) with the bundled tokenizer. */

@@ -6,7 +6,7 @@ import { Tokenizer } from '@huggingface/tokenizers';
 import { IncrementalDecoder } from '../lib/tokenizer';
 import { StopStringFilter } from '../lib/stop-strings';
 
-const dir = path.join(__dirname, '..', 'models', 'lckv-brown');
+const dir = path.join(__dirname, '..', 'models', 'lckv-sotu');
 const tokenizer = new Tokenizer(
   JSON.parse(fs.readFileSync(path.join(dir, 'tokenizer.json'), 'utf8')),
   JSON.parse(fs.readFileSync(path.join(dir, 'tokenizer_config.json'), 'utf8')),

@@ -30,7 +30,7 @@ ${SAMPLING_USAGE}
   -h, --help                  this help
 
 Examples:
-  lckv generate --temperature 0 --max-tokens 40 "The jury said"
+  lckv generate --temperature 0 --max-tokens 40 "The Congress has"
   echo "It was a cold morning" | lckv generate --seed 7`,
 
   async run(args) {

@@ -35,7 +35,7 @@ ${MODEL_USAGE}
   -h, --help                  this help
 
 Example:
-  lckv perplexity --context 128 models/lckv-brown/heldout.txt`,
+  lckv perplexity --context 128 models/lckv-sotu/heldout.txt`,
 
   async run(args) {
     const { values, positionals } = parse(args, {

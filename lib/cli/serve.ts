@@ -27,7 +27,7 @@ ${MODEL_USAGE}
 Example:
   lckv serve --port 8080 &
   curl http://127.0.0.1:8080/v1/chat/completions -H 'Content-Type: application/json' \\
-    -d '{"model":"lckv-brown","messages":[{"role":"user","content":"Hello"}],"max_tokens":32}'`,
+    -d '{"model":"lckv-sotu","messages":[{"role":"user","content":"Hello"}],"max_tokens":32}'`,
 
   async run(args) {
     const { values, positionals } = parse(args, {

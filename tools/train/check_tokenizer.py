@@ -23,7 +23,8 @@ def main():
         with open(path, encoding="utf-8") as f:
             text = f.read()
         js = json.loads(subprocess.check_output(
-            ["node", os.path.join(HERE, "check_tokenizer.js"), model_dir, path], cwd=HERE))
+            ["node", os.path.join(HERE, "check_tokenizer.js"), os.path.abspath(model_dir), os.path.abspath(path)],
+            cwd=HERE))
         py = tok.encode(text)
         same = py == js["ids"]
         rt = tok.decode(py) == text

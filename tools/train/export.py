@@ -1,5 +1,5 @@
 """Checkpoint (out/<name>/ckpt.pt) -> Hugging Face folder: config.json + model.safetensors.
-usage: python3 export.py out/lckv/ckpt.pt ../../models/lckv-brown [--dtype F16|BF16|F32]"""
+usage: python3 export.py out/lckv/ckpt.pt ../../models/lckv-sotu [--dtype F16|BF16|F32]"""
 import argparse
 import json
 import os

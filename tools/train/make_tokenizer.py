@@ -19,7 +19,7 @@ CHAT_TEMPLATE = (
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--train", default="tools/train/out/train.txt")
-    ap.add_argument("--model-dir", default="models/lckv-brown")
+    ap.add_argument("--model-dir", default="models/lckv-sotu")
     ap.add_argument("--vocab-size", type=int, default=4096)
     args = ap.parse_args()
     with open(args.train, encoding="utf-8") as f:
@@ -42,7 +42,7 @@ def main():
         json.dump(config, f, indent=2)
     with open(os.path.join(args.model_dir, "generation_config.json"), "w", encoding="utf-8") as f:
         json.dump({"bos_token_id": 1, "eos_token_id": 2, "do_sample": True, "temperature": 0.8,
-                   "top_p": 0.95, "max_new_tokens": 128}, f, indent=2)
+                   "top_p": 0.95, "max_new_tokens": 128, "top_k": 40, "repetition_penalty": 1.15}, f, indent=2)
 
 
 if __name__ == "__main__":

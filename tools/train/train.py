@@ -1,7 +1,7 @@
-"""Train an LCKV-Llama (or standard Llama) on the tokenized Brown corpus.
+"""Train an LCKV-Llama (or standard Llama) on a tokenized corpus (OUT/train.txt, OUT/val.txt).
 
-usage: python3 train.py --name lckv --layer-types 0_6_6_6_6_6_6_7 --m 3 --b 2 --tokens N
-Writes out/<name>/ckpt.pt (float32 state dict + config) and out/<name>/log.txt.
+usage: python3 train.py --name lckv --out OUT --layer-types 0_6_6_6_6_6_6_7 --m 2 --b 1 --tokens N
+Writes OUT/<name>/ckpt.pt (float32 state dict + config) and OUT/<name>/log.txt.
 """
 import argparse
 import json
@@ -42,7 +42,7 @@ def main():
     ap.add_argument("--warmup", type=int, default=20)
     ap.add_argument("--weight-decay", type=float, default=0.1)
     ap.add_argument("--seed", type=int, default=1234)
-    ap.add_argument("--tokenizer", default=os.path.join(HERE, "../../models/lckv-brown/tokenizer.json"))
+    ap.add_argument("--tokenizer", default=os.path.join(HERE, "../../models/lckv-sotu/tokenizer.json"))
     ap.add_argument("--out", default=os.path.join(HERE, "out"))
     ap.add_argument("--max-steps", type=int, default=0, help="stop early (smoke test)")
     ap.add_argument("--eval-tokens", type=int, default=16384, help="validation tokens for the final log line")
