@@ -1,10 +1,10 @@
-// The bundled model (models/lckv-sotu): the runtime and the training recipe agree on it.
+// The bundled model (DEFAULT_MODEL_DIR): the runtime and the training recipe agree on it.
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { loadModel, type Model } from '../lib';
+import { DEFAULT_MODEL_DIR, loadModel, type Model } from '../lib';
 
-const dir = path.join(__dirname, '..', 'models', 'lckv-sotu');
+const dir = DEFAULT_MODEL_DIR;
 
 interface TrainerEval {
   perplexity: number;

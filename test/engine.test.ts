@@ -42,7 +42,6 @@ async function runTogether(model: Model, reqs: Request[]) {
   }
 }
 
-/** n requests of varied prompt lengths (5..20), lengths (8..24) and prefill modes. */
 /**
  * Ticks every millisecond until stop(), which returns the longest gap between ticks (ms),
  * the one from the last tick to stop() included: work that blocks right before the awaited
@@ -64,6 +63,7 @@ function watchEventLoopGaps(): { stop(): number } {
   };
 }
 
+/** n requests of varied prompt lengths (5..20), lengths (8..24) and prefill modes. */
 function requests(n: number, sampling: boolean, seed: number): Request[] {
   const r = mulberry32(seed);
   const modes = ['auto', 'iterative', 'sequential'] as const;

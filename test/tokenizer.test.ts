@@ -3,10 +3,11 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
+import { DEFAULT_MODEL_DIR } from '../lib';
 import { IncrementalDecoder } from '../lib/tokenizer';
 import { StopStringFilter } from '../lib/stop-strings';
 
-const dir = path.join(__dirname, '..', 'models', 'lckv-sotu');
+const dir = DEFAULT_MODEL_DIR;
 const tokenizer = new Tokenizer(
   JSON.parse(fs.readFileSync(path.join(dir, 'tokenizer.json'), 'utf8')),
   JSON.parse(fs.readFileSync(path.join(dir, 'tokenizer_config.json'), 'utf8')),

@@ -76,6 +76,8 @@ def excerpt(text, limit):
     cut = text.rfind("\n", 0, limit)
     if cut < 0:
         cut = max(text.rfind(end, 0, limit - 1) for end in (". ", "? ", "! ")) + 1
+    if cut <= 0:
+        raise ValueError(f"no paragraph or sentence of the validation text ends within {limit} characters")
     return text[:cut]
 
 
