@@ -8,7 +8,7 @@ namespace lckv {
 
 enum class DType : uint8_t { F32 = 0, F16 = 1, BF16 = 2 };
 
-inline size_t dtype_size(DType t) { return t == DType::F32 ? 4 : 2; }
+constexpr size_t dtype_size(DType t) { return t == DType::F32 ? 4 : 2; }
 inline const char* dtype_name(DType t) {
   return t == DType::F32 ? "F32" : t == DType::F16 ? "F16" : "BF16";
 }

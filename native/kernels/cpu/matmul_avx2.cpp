@@ -21,62 +21,22 @@ namespace lckv {
 
 namespace {
 
-struct Avx2Tiles {
-  static constexpr int kDecodePanels = 3, kBatchRows = 6;
-
-  static void prefetch_l2(const void* line) { _mm_prefetch(static_cast<const char*>(line), _MM_HINT_T1); }
-
-  // The loops over MR, NP and the two halves are unrolled before scalar replacement runs,
-  // so the accumulators live in registers (otherwise GCC stores them all every column).
-  template <DType T, int MR, int NP>
-  static void tile(float* acc, int64_t acc_stride, bool fresh, const float* x, int64_t x_stride, const uint8_t* panel,
-                   int64_t panel_bytes, int64_t k0, int64_t k1) {
-    constexpr int64_t kElem = T == DType::F32 ? 4 : 2, kColBytes = kPanelRows * kElem;
-    __m256 a[MR][NP][2];
-#pragma GCC unroll 6
-    for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 3
-      for (int q = 0; q < NP; ++q)
-#pragma GCC unroll 2
-        for (int h = 0; h < 2; ++h)
-          a[i][q][h] = fresh ? _mm256_setzero_ps() : _mm256_loadu_ps(acc + i * acc_stride + q * kPanelRows + 8 * h);
-    for (int64_t k = k0; k < k1; ++k) {
-      // One x row streams its panels from memory: ask for them ~1 KB ahead of use. Integer
-      // address arithmetic: near the end the hint points past the matrix, which a prefetch
-      // tolerates and a pointer may not.
-      if (MR == 1 && (k * kColBytes) % 64 == 0)
-#pragma GCC unroll 3
-        for (int q = 0; q < NP; ++q) {
-          const uintptr_t ahead = reinterpret_cast<uintptr_t>(panel) + uintptr_t(q * panel_bytes + k * kColBytes + 1024);
-          _mm_prefetch(reinterpret_cast<const char*>(ahead), _MM_HINT_T0);
-        }
-      __m256 wv[NP][2];
-#pragma GCC unroll 3
-      for (int q = 0; q < NP; ++q)
-#pragma GCC unroll 2
-        for (int h = 0; h < 2; ++h) wv[q][h] = avx2::load8<T>(panel + q * panel_bytes, k * kPanelRows + 8 * h);
-#pragma GCC unroll 6
-      for (int i = 0; i < MR; ++i) {
-        const __m256 xv = _mm256_broadcast_ss(x + i * x_stride + k);
-#pragma GCC unroll 3
-        for (int q = 0; q < NP; ++q)
-#pragma GCC unroll 2
-          for (int h = 0; h < 2; ++h) a[i][q][h] = _mm256_fmadd_ps(xv, wv[q][h], a[i][q][h]);
-      }
-    }
-#pragma GCC unroll 6
-    for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 3
-      for (int q = 0; q < NP; ++q)
-#pragma GCC unroll 2
-        for (int h = 0; h < 2; ++h) _mm256_storeu_ps(acc + i * acc_stride + q * kPanelRows + 8 * h, a[i][q][h]);
-  }
+struct Avx2Vec {
+  static constexpr int kLanes = 8, kDecodePanels = 3, kBatchRows = 6;
+  using V = __m256;
+  static V zero() { return _mm256_setzero_ps(); }
+  static V splat(float x) { return _mm256_set1_ps(x); }
+  static V fma(V acc, V x, V w) { return _mm256_fmadd_ps(x, w, acc); }
+  static V loadu(const float* p) { return _mm256_loadu_ps(p); }
+  static void storeu(float* p, V v) { _mm256_storeu_ps(p, v); }
+  template <DType T>
+  static V load(const void* base, int64_t index) { return avx2::load8<T>(base, index); }
 };
 
 }  // namespace
 
 void matmul_panels_avx2(float* y, const float* x, int64_t n, const PackedView& w, int64_t p0, int64_t p1) {
-  PanelTiles<Avx2Tiles>::run(y, x, n, w, p0, p1);
+  PanelTiles<Avx2Vec>::run(y, x, n, w, p0, p1);
 }
 
 }  // namespace lckv

@@ -14,52 +14,22 @@ namespace lckv {
 
 namespace {
 
-struct NeonTiles {
-  static constexpr int kDecodePanels = 3, kBatchRows = 6;
-
-  static void prefetch_l2(const void* line) { __builtin_prefetch(line, 0, 2); }
-
-  // GCC keeps an accumulator array in registers only if the loops are unrolled before
-  // scalar replacement runs; without the pragmas it stores them all every step.
-  template <DType T, int MR, int NP>
-  static void tile(float* acc, int64_t acc_stride, bool fresh, const float* x, int64_t x_stride, const uint8_t* panel,
-                   int64_t panel_bytes, int64_t k0, int64_t k1) {
-    float32x4_t a[MR][NP][4];
-#pragma GCC unroll 6
-    for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 3
-      for (int q = 0; q < NP; ++q)
-#pragma GCC unroll 4
-        for (int h = 0; h < 4; ++h)
-          a[i][q][h] = fresh ? vdupq_n_f32(0.0f) : vld1q_f32(acc + i * acc_stride + q * kPanelRows + 4 * h);
-    for (int64_t k = k0; k < k1; ++k) {
-      float32x4_t wv[NP][4];
-#pragma GCC unroll 3
-      for (int q = 0; q < NP; ++q)
-#pragma GCC unroll 4
-        for (int h = 0; h < 4; ++h) wv[q][h] = neon::load4<T>(panel + q * panel_bytes, k * kPanelRows + 4 * h);
-#pragma GCC unroll 6
-      for (int i = 0; i < MR; ++i) {
-        const float32x4_t xv = vdupq_n_f32(x[i * x_stride + k]);
-#pragma GCC unroll 3
-        for (int q = 0; q < NP; ++q)
-#pragma GCC unroll 4
-          for (int h = 0; h < 4; ++h) a[i][q][h] = vfmaq_f32(a[i][q][h], xv, wv[q][h]);
-      }
-    }
-#pragma GCC unroll 6
-    for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 3
-      for (int q = 0; q < NP; ++q)
-#pragma GCC unroll 4
-        for (int h = 0; h < 4; ++h) vst1q_f32(acc + i * acc_stride + q * kPanelRows + 4 * h, a[i][q][h]);
-  }
+struct NeonVec {
+  static constexpr int kLanes = 4, kDecodePanels = 3, kBatchRows = 6;
+  using V = float32x4_t;
+  static V zero() { return vdupq_n_f32(0.0f); }
+  static V splat(float x) { return vdupq_n_f32(x); }
+  static V fma(V acc, V x, V w) { return vfmaq_f32(acc, x, w); }
+  static V loadu(const float* p) { return vld1q_f32(p); }
+  static void storeu(float* p, V v) { vst1q_f32(p, v); }
+  template <DType T>
+  static V load(const void* base, int64_t index) { return neon::load4<T>(base, index); }
 };
 
 }  // namespace
 
 void matmul_panels_neon(float* y, const float* x, int64_t n, const PackedView& w, int64_t p0, int64_t p1) {
-  PanelTiles<NeonTiles>::run(y, x, n, w, p0, p1);
+  PanelTiles<NeonVec>::run(y, x, n, w, p0, p1);
 }
 
 }  // namespace lckv

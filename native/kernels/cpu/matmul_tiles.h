@@ -1,14 +1,15 @@
-// The loops around a panel matmul register tile, shared by every vector ISA path. An ISA
-// path supplies
-//   template <DType T, int MR, int NP>
-//   static void tile(float* acc, int64_t acc_stride, bool fresh, const float* x, int64_t x_stride,
-//                    const uint8_t* panel, int64_t panel_bytes, int64_t k0, int64_t k1);
-// which adds columns [k0, k1) of MR x rows times NP consecutive panels to MR x (NP * 16)
-// accumulators (rows acc_stride floats apart, zero first when `fresh`), one multiply-add
-// per column in ascending order; its decode width kDecodePanels (NP for one x row), its
-// batch height kBatchRows (MR for several), and static void prefetch_l2(const void* line).
-// Accumulators pass between column blocks through memory, exactly, so blocking never
-// changes a result. Templates only: instantiate where the ISA's tile is compiled.
+// The panel matmul shared by every vector ISA path: the loops around a register tile and
+// the tile itself. An ISA path supplies a `Vec` of its vector operations:
+//   using V = <vector of kLanes f32>;  static constexpr int kLanes;  (kLanes divides 16)
+//   static V zero(); static V splat(float); static V fma(V acc, V x, V w);  // acc + x * w, fused
+//   static V loadu(const float*); static void storeu(float*, V);
+//   template <DType T> static V load(const void* base, int64_t index);   // widened to f32
+// and its tile sizes: kDecodePanels (panels one x row streams at once) and kBatchRows (x rows
+// per tile when there are several). A tile adds columns [k0, k1) of MR x rows times NP
+// consecutive panels to MR x (NP * 16) accumulators, one fused multiply-add per column in
+// ascending order: every path computes the same bits. Accumulators pass between column
+// blocks through memory, exactly, so blocking never changes a result either. Templates
+// only: instantiate in the ISA's own translation unit, after its target pragma.
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -18,7 +19,7 @@
 
 namespace lckv {
 
-template <typename Isa>
+template <typename Vec>
 struct PanelTiles {
   static void run(float* y, const float* x, int64_t n, const PackedView& w, int64_t p0, int64_t p1) {
     switch (w.dtype) {
@@ -32,7 +33,7 @@ struct PanelTiles {
   // Columns per block: a block of one panel (4-8 KB) stays in L1 while every x tile of the
   // chunk meets it; x rows per chunk: their blocks stay in L2.
   static constexpr int64_t kBlockCols = 128;
-  static constexpr int64_t kChunkRows = 10 * Isa::kBatchRows;
+  static constexpr int64_t kChunkRows = 10 * Vec::kBatchRows;
 
   template <DType T>
   static void panels(float* y, const float* x, int64_t n, const PackedView& w, int64_t p0, int64_t p1) {
@@ -54,12 +55,12 @@ struct PanelTiles {
   // One x row: kDecodePanels panel streams at a time over all columns.
   template <DType T>
   static void decode_row(float* acc, const float* x, int64_t cols, const uint8_t* first, int64_t panel_bytes, int64_t np) {
-    constexpr int kW = Isa::kDecodePanels;
+    constexpr int kW = Vec::kDecodePanels;
     int64_t p = 0;
     for (; p + kW <= np; p += kW)
-      Isa::template tile<T, 1, kW>(acc + p * kPanelRows, 0, true, x, cols, first + p * panel_bytes, panel_bytes, 0, cols);
+      tile<T, 1, kW>(acc + p * kPanelRows, 0, true, x, cols, first + p * panel_bytes, panel_bytes, 0, cols);
     for (; p < np; ++p)
-      Isa::template tile<T, 1, 1>(acc + p * kPanelRows, 0, true, x, cols, first + p * panel_bytes, panel_bytes, 0, cols);
+      tile<T, 1, 1>(acc + p * kPanelRows, 0, true, x, cols, first + p * panel_bytes, panel_bytes, 0, cols);
   }
 
   // Several x rows: column blocks outermost, then panels, then x tiles, so one panel block
@@ -69,7 +70,7 @@ struct PanelTiles {
   template <DType T>
   static void chunk(float* acc, int64_t stride, const float* x, int64_t rows, int64_t cols, const uint8_t* first,
                     int64_t panel_bytes, int64_t np) {
-    constexpr int64_t kMr = Isa::kBatchRows;
+    constexpr int64_t kMr = Vec::kBatchRows;
     const int64_t tiles = (rows + kMr - 1) / kMr, elem = int64_t(dtype_size(T));
     const int64_t base = rows / tiles, taller = rows % tiles;  // the first `taller` tiles get base + 1 rows
     for (int64_t k0 = 0; k0 < cols; k0 += kBlockCols) {
@@ -81,7 +82,7 @@ struct PanelTiles {
         const uint8_t* next = first + next_p * panel_bytes + next_k0 * kPanelRows * elem;
         const int64_t next_lines = next_k0 < cols ? ((next_k1 - next_k0) * kPanelRows * elem + 63) / 64 : 0;
         for (int64_t t = 0; t < tiles; ++t) {
-          for (int64_t l = next_lines * t / tiles; l < next_lines * (t + 1) / tiles; ++l) Isa::prefetch_l2(next + l * 64);
+          for (int64_t l = next_lines * t / tiles; l < next_lines * (t + 1) / tiles; ++l) __builtin_prefetch(next + l * 64, 0, 2);
           const int64_t i = t * base + std::min(t, taller), height = base + (t < taller ? 1 : 0);
           x_tile<T>(height, acc + i * stride + p * kPanelRows, stride, k0 == 0, x + i * cols, cols,
                     first + p * panel_bytes, panel_bytes, k0, k1);
@@ -90,18 +91,63 @@ struct PanelTiles {
     }
   }
 
-  template <DType T>
+  // A tile of `mr` rows (1 <= mr <= MR): the tile height is a template argument, so each
+  // height gets its own fully unrolled tile.
+  template <DType T, int MR = Vec::kBatchRows>
   static void x_tile(int64_t mr, float* acc, int64_t stride, bool fresh, const float* x, int64_t cols,
                      const uint8_t* panel, int64_t panel_bytes, int64_t k0, int64_t k1) {
-    static_assert(Isa::kBatchRows == 6, "x_tile dispatches tiles of 1 to 6 rows");
-    switch (mr) {
-      case 1: return Isa::template tile<T, 1, 1>(acc, stride, fresh, x, cols, panel, panel_bytes, k0, k1);
-      case 2: return Isa::template tile<T, 2, 1>(acc, stride, fresh, x, cols, panel, panel_bytes, k0, k1);
-      case 3: return Isa::template tile<T, 3, 1>(acc, stride, fresh, x, cols, panel, panel_bytes, k0, k1);
-      case 4: return Isa::template tile<T, 4, 1>(acc, stride, fresh, x, cols, panel, panel_bytes, k0, k1);
-      case 5: return Isa::template tile<T, 5, 1>(acc, stride, fresh, x, cols, panel, panel_bytes, k0, k1);
-      default: return Isa::template tile<T, Isa::kBatchRows, 1>(acc, stride, fresh, x, cols, panel, panel_bytes, k0, k1);
+    if constexpr (MR > 1)
+      if (mr < MR) return x_tile<T, MR - 1>(mr, acc, stride, fresh, x, cols, panel, panel_bytes, k0, k1);
+    tile<T, MR, 1>(acc, stride, fresh, x, cols, panel, panel_bytes, k0, k1);
+  }
+
+  // GCC keeps the accumulator array in registers only if these loops are unrolled before
+  // scalar replacement runs (otherwise it stores them all every column): hence the pragmas,
+  // whose counts are upper bounds on every path's trip counts.
+  template <DType T, int MR, int NP>
+  static void tile(float* acc, int64_t acc_stride, bool fresh, const float* x, int64_t x_stride, const uint8_t* panel,
+                   int64_t panel_bytes, int64_t k0, int64_t k1) {
+    constexpr int kParts = int(kPanelRows) / Vec::kLanes;
+    constexpr int64_t kColBytes = kPanelRows * int64_t(dtype_size(T));
+    typename Vec::V a[MR][NP][kParts];
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+      for (int q = 0; q < NP; ++q)
+#pragma GCC unroll 4
+        for (int h = 0; h < kParts; ++h)
+          a[i][q][h] = fresh ? Vec::zero() : Vec::loadu(acc + i * acc_stride + q * kPanelRows + Vec::kLanes * h);
+    for (int64_t k = k0; k < k1; ++k) {
+      // One x row streams its panels from memory: ask for them ~1 KB ahead of use. Integer
+      // address arithmetic: near the end the hint points past the matrix, which a prefetch
+      // tolerates and a pointer may not.
+      if (MR == 1 && (k * kColBytes) % 64 == 0)
+#pragma GCC unroll 4
+        for (int q = 0; q < NP; ++q) {
+          const uintptr_t ahead = reinterpret_cast<uintptr_t>(panel) + uintptr_t(q * panel_bytes + k * kColBytes + 1024);
+          __builtin_prefetch(reinterpret_cast<const void*>(ahead), 0, 3);
+        }
+      typename Vec::V wv[NP][kParts];
+#pragma GCC unroll 4
+      for (int q = 0; q < NP; ++q)
+#pragma GCC unroll 4
+        for (int h = 0; h < kParts; ++h)
+          wv[q][h] = Vec::template load<T>(panel + q * panel_bytes, k * kPanelRows + Vec::kLanes * h);
+#pragma GCC unroll 16
+      for (int i = 0; i < MR; ++i) {
+        const typename Vec::V xv = Vec::splat(x[i * x_stride + k]);
+#pragma GCC unroll 4
+        for (int q = 0; q < NP; ++q)
+#pragma GCC unroll 4
+          for (int h = 0; h < kParts; ++h) a[i][q][h] = Vec::fma(a[i][q][h], xv, wv[q][h]);
+      }
     }
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+      for (int q = 0; q < NP; ++q)
+#pragma GCC unroll 4
+        for (int h = 0; h < kParts; ++h) Vec::storeu(acc + i * acc_stride + q * kPanelRows + Vec::kLanes * h, a[i][q][h]);
   }
 };
 
