@@ -2,6 +2,7 @@ export { loadModel, Model, DEFAULT_MODEL_DIR } from './model';
 export type { LoadOptions, GenerateResult, StreamPiece, FinishReason, PerplexityOptions } from './model';
 export type { GenerateOptions, PrefillOptions, PrefillMode } from './options';
 export type { ModelInfo, LayerInfo, PlanStepInfo } from './info';
+export type { CpuIsa } from './native';
 export { LckvError } from './errors';
 export type { LckvErrorCode } from './errors';
 export { createServer, ChatTemplate, loadChatTemplate } from './server';

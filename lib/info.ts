@@ -1,5 +1,5 @@
 import type { ParsedConfig, RawConfig } from './config';
-import type { NativeCudaDevice, NativeDevice, NativePlan } from './native';
+import type { CpuIsa, NativeCudaDevice, NativeDevice, NativePlan } from './native';
 
 /** What one layer does in the layer-condensed plan. */
 export interface LayerInfo {
@@ -47,8 +47,8 @@ export interface ModelInfo {
   slidingWindow: number;
   /** Whether a tokenizer.json was found (else the model works on token ids only). */
   hasTokenizer: boolean;
-  /** CPU instruction-set path the kernels run ('avx2' or 'generic'). */
-  isa: string;
+  /** CPU instruction-set path the kernels run. */
+  isa: CpuIsa;
   threads: number;
   /** Where the forward pass runs ('auto' resolved). */
   device: NativeDevice;
@@ -64,7 +64,7 @@ export function buildInfo(
     parameters: number;
     kvDtype: 'f16' | 'f32' | 'bf16';
     hasTokenizer: boolean;
-    isa: string;
+    isa: CpuIsa;
     threads: number;
     device: NativeDevice;
     cudaDevice?: NativeCudaDevice;

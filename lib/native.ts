@@ -96,12 +96,19 @@ export interface NativeAddon {
    * applies to; `rng` the PRNG state, advanced in place.
    */
   sampleToken(logits: Float32Array, settings: Float64Array, seen: Int32Array, rng: Uint32Array): number;
-  isa: string;
+  isa: CpuIsa;
   /** The CUDA device this addon would run on; null without a CUDA build or a usable device. */
   cudaDevice(): NativeCudaDevice | null;
   /** The hardware probes of native/bench on a pool of `threads`, for the kernels benchmark. */
   probeHardware(options: NativeProbeOptions): Promise<NativeProbeResult>;
 }
+
+/**
+ * The CPU kernels' instruction-set path, chosen once when the addon loads (best the CPU
+ * offers; the LCKV_ISA environment variable may name a lesser one): 'avx512' (AVX-512F
+ * matmul, AVX2 elsewhere), 'avx2' (AVX2+FMA+F16C), 'neon' (arm64) or 'generic' (portable C++).
+ */
+export type CpuIsa = 'generic' | 'avx2' | 'avx512' | 'neon';
 
 /** Where an engine runs. */
 export type NativeDevice = 'cpu' | 'cuda';
@@ -128,7 +135,7 @@ export interface NativeProbeOptions {
 
 /** Seconds of each repetition, and the bytes or flops one repetition counts. */
 export interface NativeProbeResult {
-  isa: string;
+  isa: CpuIsa;
   threads: number;
   triad: { seconds: number[]; bytes: number };
   /** Read-only sum over one array of triadElements f32 values. */

@@ -4,6 +4,7 @@
 // the same model gives the same logits and greedy tokens on both devices, or 'cuda' fails
 // cleanly when this machine has no GPU.
 import { strict as assert } from 'node:assert';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadModel, type Model } from '../lib';
@@ -136,5 +137,46 @@ describe('device option', () => {
         await cuda.dispose();
       }
     });
+  });
+});
+
+describe('CPU instruction-set path', () => {
+  const root = path.join(__dirname, '..');
+
+  /** The path the addon picks in a fresh process whose environment has LCKV_ISA = `cap`. */
+  function isaInChild(cap: string | undefined): string {
+    const env = { ...process.env };
+    if (cap === undefined) delete env.LCKV_ISA;
+    else env.LCKV_ISA = cap;
+    const script = `process.stdout.write(require('node-gyp-build')(${JSON.stringify(root)}).isa)`;
+    return execFileSync(process.execPath, ['-e', script], { env, encoding: 'utf8' });
+  }
+
+  /** What the CPU offers, read from /proc/cpuinfo, independently of the addon's detection. */
+  function bestFromCpuinfo(): string {
+    if (process.arch === 'arm64') return 'neon';
+    const flags = new Set((fs.readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1] ?? '').trim().split(/\s+/));
+    if (!['avx2', 'fma', 'f16c'].every((f) => flags.has(f))) return 'generic';
+    return flags.has('avx512f') ? 'avx512' : 'avx2';
+  }
+
+  it('model.info.isa says which path runs: the best the CPU offers', async function () {
+    if (process.platform !== 'linux') this.skip();
+    const model = await loadModel(makeCheckpoint(tmp.make(), TINY).dir);
+    try {
+      assert.equal(model.info.isa, native().isa);
+      assert.equal(isaInChild(undefined), bestFromCpuinfo());
+    } finally {
+      await model.dispose();
+    }
+  });
+
+  it('LCKV_ISA names a lesser path; an unknown or unavailable one is ignored', function () {
+    if (process.platform !== 'linux') this.skip();
+    const best = bestFromCpuinfo();
+    assert.equal(isaInChild('generic'), 'generic');
+    assert.equal(isaInChild('no-such-isa'), best);
+    assert.equal(isaInChild(best === 'avx2' ? 'avx512' : 'neon'), best);
+    if (best === 'avx512') assert.equal(isaInChild('avx2'), 'avx2');
   });
 });

@@ -1,4 +1,4 @@
-import { native } from '../native';
+import { native, type CpuIsa } from '../native';
 import { median } from './measure';
 
 /** Sizes of the hardware probes (the triad's arrays must be far larger than the last-level cache). */
@@ -34,7 +34,7 @@ export interface Rate {
 
 export interface HardwareLimits {
   /** The kernels' ISA path: the matmul's and the multiply-add loop's. */
-  isa: string;
+  isa: CpuIsa;
   threads: number;
   sizes: ProbeSizes;
   /** STREAM triad a = b + s·c on f32, counted as STREAM does: 12 bytes per element; GB/s (1e9). */

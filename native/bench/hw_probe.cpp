@@ -62,7 +62,7 @@ std::vector<double> probe_triad(int64_t n, int32_t reps, ThreadPool& pool) {
 std::vector<double> probe_read(int64_t n, int32_t reps, ThreadPool& pool) {
   std::unique_ptr<float[]> a(new float[size_t(n)]);
   const float* pa = a.get();
-  const auto sum = isa_active() == Isa::Avx2 ? read_sum_avx2 : read_sum_generic;
+  const auto sum = isa_runs_avx2(isa_active()) ? read_sum_avx2 : read_sum_generic;
   std::vector<float> sinks(size_t(pool.size()));
   return timed_slices(
       n, reps, pool, [&](int32_t, int64_t i0, int64_t i1) { std::fill(a.get() + i0, a.get() + i1, 1.0f); },
@@ -102,6 +102,7 @@ FmaProbe probe_fma(int64_t iterations, int32_t reps, ThreadPool& pool) {
   switch (isa) {
     case Isa::Generic: loop = fma_loop_generic; break;
     case Isa::Avx2: loop = fma_loop_avx2; break;
+    case Isa::Avx512: loop = fma_loop_avx512; break;
     case Isa::Neon: loop = fma_loop_neon; break;
   }
   std::vector<double> flops(size_t(pool.size()));

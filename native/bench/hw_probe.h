@@ -36,6 +36,7 @@ FmaProbe probe_fma(int64_t iterations, int32_t reps, ThreadPool& pool);
 // returns the flops it did and leaves its accumulators' sum in *sink so nothing is elided.
 double fma_loop_generic(int64_t iterations, float* sink);
 double fma_loop_avx2(int64_t iterations, float* sink);
+double fma_loop_avx512(int64_t iterations, float* sink);
 double fma_loop_neon(int64_t iterations, float* sink);
 
 // Per-path bodies of probe_read: the sum of a[0 .. n) through independent vector adds.

@@ -34,6 +34,9 @@ TEST_CASE("hw probe: multiply-add loops count their flops and do the work") {
     if (isa == Isa::Avx2) {
       CHECK(fma_loop_avx2(steps, &sink) == 2.0 * steps * 12 * 8);
       CHECK_MSG(near(sink, converging_sum(steps, 96, 8 * 66)), std::to_string(sink));  // chain j's 8 lanes start at j
+    } else if (isa == Isa::Avx512) {
+      CHECK(fma_loop_avx512(steps, &sink) == 2.0 * steps * 12 * 16);
+      CHECK_MSG(near(sink, converging_sum(steps, 192, 16 * 66)), std::to_string(sink));  // chain j's 16 lanes start at j
     } else if (isa == Isa::Neon) {
       CHECK(fma_loop_neon(steps, &sink) == 2.0 * steps * 16 * 4);
       CHECK_MSG(near(sink, growing_sum(steps, 64, 4 * 120)), std::to_string(sink));  // chain j's 4 lanes start at j
@@ -54,7 +57,8 @@ TEST_CASE("hw probe: every repetition is timed, on every thread count") {
     CHECK(att.bytes == 2.0 * 3 * 40 * (2 * 8) * 2);  // K and V of 3 rows x 40 positions, 2 heads of 8, f16
     const FmaProbe fma = probe_fma(100, 2, pool);
     CHECK(fma.seconds.size() == 2);
-    CHECK(fma.flops > 0 && fma.flops == double(threads) * (isa_active() == Isa::Neon ? 2.0 * 100 * 16 * 4 : 2.0 * 100 * 12 * 8));
+    const double per_step = isa_active() == Isa::Neon ? 2.0 * 16 * 4 : isa_active() == Isa::Avx512 ? 2.0 * 12 * 16 : 2.0 * 12 * 8;
+    CHECK(fma.flops > 0 && fma.flops == double(threads) * 100 * per_step);
   }
 }
 

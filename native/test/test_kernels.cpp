@@ -1,6 +1,8 @@
 // Every optimized kernel against its plain reference, on odd shapes, for every ISA path
 // this CPU can run, with 1 and 2 threads.
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <random>
 #include <vector>
 
@@ -126,6 +128,42 @@ TEST_CASE("matmul_many: each product equals matmul alone, bit for bit, however t
       }
   });
 }
+
+#if defined(LCKV_AVX512_SIMDE_CHECK)
+namespace lckv {
+void matmul_panels_avx512_simde(float* y, const float* x, int64_t n, const PackedView& w, int64_t p0, int64_t p1);
+}
+
+// The AVX-512 tile on every x86-64 machine: through SIMDe (matmul_avx512_simde.cpp) and,
+// where the CPU has AVX-512, natively. The same fused multiply-add chains as the AVX2 path,
+// so the same bits, on tiles of 1 to 12 rows, past a chunk of rows and a block of columns.
+TEST_CASE("matmul: the AVX-512 tile matches the reference and the AVX2 path bit for bit") {
+  const std::vector<Isa> paths = isa_available();
+  const bool native = std::find(paths.begin(), paths.end(), Isa::Avx512) != paths.end();
+  std::printf("    AVX-512 tile through SIMDe%s\n", native ? " and natively" : " (this CPU has no AVX-512)");
+  for (DType dt : {DType::F32, DType::F16, DType::BF16})
+    for (int64_t n : {1, 2, 11, 12, 13, 25, 121})
+      for (int64_t rows : {1, 17, 53})
+        for (int64_t cols : {1, 7, 16, 33, 300}) {
+          const auto wb = encode(random_floats(size_t(rows * cols), uint32_t(rows * 7 + cols)), dt);
+          const WeightView w{wb.data(), dt, rows, cols};
+          const PackedWeight packed(w);
+          const auto x = random_floats(size_t(n * cols), uint32_t(n + 3));
+          std::vector<float> want(size_t(n * rows)), avx2(want.size()), simde(want.size()), avx512(want.size());
+          matmul_reference(want.data(), x.data(), n, w);
+          matmul_panels_avx2(avx2.data(), x.data(), n, packed.view(), 0, panel_count(rows));
+          matmul_panels_avx512_simde(simde.data(), x.data(), n, packed.view(), 0, panel_count(rows));
+          const std::string where = std::string(dtype_name(dt)) + " n=" + std::to_string(n) +
+                                    " rows=" + std::to_string(rows) + " cols=" + std::to_string(cols);
+          CHECK_MSG(max_rel_diff(simde, want) < 1e-5f, where);
+          CHECK_MSG(simde == avx2, where + ": SIMDe AVX-512 and AVX2 differ");
+          if (native) {
+            matmul_panels_avx512(avx512.data(), x.data(), n, packed.view(), 0, panel_count(rows));
+            CHECK_MSG(avx512 == avx2, where + ": AVX-512 and AVX2 differ");
+          }
+        }
+}
+#endif
 
 TEST_CASE("attention: every ISA, GQA, diagonal mask and sliding windows match the reference") {
   ThreadPool pool(2);

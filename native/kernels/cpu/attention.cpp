@@ -51,7 +51,7 @@ using TileFn = void (*)(float*, const float*, int64_t, int64_t, int32_t, int32_t
 
 TileFn tile_fn() {
   const Isa isa = isa_active();
-  return isa == Isa::Avx2 ? attend_tile_avx2 : isa == Isa::Neon ? attend_tile_neon : attend_tile_generic;
+  return isa_runs_avx2(isa) ? attend_tile_avx2 : isa == Isa::Neon ? attend_tile_neon : attend_tile_generic;
 }
 
 constexpr int64_t kTileRows = 16;  // query rows sharing each widened K/V row in a prefill

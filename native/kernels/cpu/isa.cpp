@@ -17,6 +17,15 @@ bool cpu_has_avx2() {
 #endif
 }
 
+bool cpu_has_avx512() {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  // The compiler runtime also checks that the OS saves the 512-bit registers (XCR0).
+  return cpu_has_avx2() && __builtin_cpu_supports("avx512f");
+#else
+  return false;
+#endif
+}
+
 // AArch64 makes Advanced SIMD (with f16 <-> f32 conversion) part of the base
 // architecture, so the build target alone decides.
 bool cpu_has_neon() {
@@ -37,6 +46,7 @@ std::atomic<int>& active_slot() {
 const char* isa_name(Isa isa) {
   switch (isa) {
     case Isa::Avx2: return "avx2";
+    case Isa::Avx512: return "avx512";
     case Isa::Neon: return "neon";
     default: return "generic";
   }
@@ -54,6 +64,7 @@ Isa isa_detect() {
 std::vector<Isa> isa_available() {
   std::vector<Isa> out{Isa::Generic};
   if (cpu_has_avx2()) out.push_back(Isa::Avx2);
+  if (cpu_has_avx512()) out.push_back(Isa::Avx512);
   if (cpu_has_neon()) out.push_back(Isa::Neon);
   return out;
 }

@@ -11,7 +11,21 @@ namespace {
 // Panels per task handed to a thread: 48 weight rows, ~74 KB of F16 weights at a hidden
 // size of 768, so the hand-out costs little and both threads finish close together.
 constexpr int64_t kTaskPanels = 3;
+
+using PanelsFn = void (*)(float*, const float*, int64_t, const PackedView&, int64_t, int64_t);
+
+// No default: a new ISA path must name its kernel (-Wswitch says where).
+PanelsFn panels_kernel(Isa isa) {
+  switch (isa) {
+    case Isa::Avx2: return matmul_panels_avx2;
+    case Isa::Avx512: return matmul_panels_avx512;
+    case Isa::Neon: return matmul_panels_neon;
+    case Isa::Generic: break;
+  }
+  return matmul_panels_generic;
 }
+
+}  // namespace
 
 void matmul(float* y, const float* x, int64_t n, const PackedView& w, ThreadPool& pool) {
   const MatmulOut out{y, w};
@@ -19,8 +33,7 @@ void matmul(float* y, const float* x, int64_t n, const PackedView& w, ThreadPool
 }
 
 void matmul_many(const MatmulOut* outs, int32_t count, const float* x, int64_t n, ThreadPool& pool) {
-  const Isa isa = isa_active();
-  auto panels_fn = isa == Isa::Avx2 ? matmul_panels_avx2 : isa == Isa::Neon ? matmul_panels_neon : matmul_panels_generic;
+  const PanelsFn panels_fn = panels_kernel(isa_active());
   auto tasks_of = [](const PackedView& w) { return (panel_count(w.rows) + kTaskPanels - 1) / kTaskPanels; };
   int64_t tasks = 0;
   for (int32_t k = 0; k < count; ++k) tasks += tasks_of(outs[k].w);

@@ -28,6 +28,7 @@ void matmul_reference(float* y, const float* x, int64_t n, const WeightView& w);
 // Per-ISA panel kernels: the outputs of panels [p0, p1) of w for all n rows of x.
 void matmul_panels_generic(float* y, const float* x, int64_t n, const PackedView& w, int64_t p0, int64_t p1);
 void matmul_panels_avx2(float* y, const float* x, int64_t n, const PackedView& w, int64_t p0, int64_t p1);
+void matmul_panels_avx512(float* y, const float* x, int64_t n, const PackedView& w, int64_t p0, int64_t p1);
 void matmul_panels_neon(float* y, const float* x, int64_t n, const PackedView& w, int64_t p0, int64_t p1);
 
 }  // namespace lckv

@@ -36,7 +36,7 @@ void rope_apply(float* x, int64_t n, int32_t n_heads, int32_t head_dim, int64_t 
 }
 
 void silu_mul(float* gate, const float* up, int64_t count) {
-  (isa_active() == Isa::Avx2 ? silu_mul_avx2 : silu_mul_generic)(gate, up, count);
+  (isa_runs_avx2(isa_active()) ? silu_mul_avx2 : silu_mul_generic)(gate, up, count);
 }
 
 void silu_mul_generic(float* gate, const float* up, int64_t count) {
