@@ -8,6 +8,11 @@
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 
+// Standard headers before the target pragma: an inline function compiled under it could be
+// the copy the linker keeps for every caller, also on CPUs without the instructions.
+#include <algorithm>
+#include <vector>
+
 #if defined(__clang__)
 #pragma clang attribute push(__attribute__((target("avx2,f16c,fma"))), apply_to = function)
 #else

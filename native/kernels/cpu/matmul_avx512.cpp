@@ -12,6 +12,11 @@
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 
+// Standard headers before the target pragma: an inline function compiled under it could be
+// the copy the linker keeps for every caller, also on CPUs without the instructions.
+#include <algorithm>
+#include <vector>
+
 #if defined(LCKV_AVX512_VIA_SIMDE)
 #include <simde/x86/avx512.h>
 #define LCKV_MM512(op) simde_mm512_##op
@@ -19,9 +24,9 @@ using Zmm = simde__m512;
 #else
 #if defined(__clang__)
 #pragma clang attribute push(__attribute__((target("avx512f,avx2,f16c,fma"))), apply_to = function)
+#include <immintrin.h>
 #else
 #pragma GCC target("avx512f,avx2,f16c,fma")
-#endif
 // GCC 12's 512-bit conversions start from a self-initialized "undefined" vector, which its
 // own -Wmaybe-uninitialized reports where they are inlined (GCC bug 105593, fixed in 13).
 #pragma GCC diagnostic push
@@ -29,6 +34,7 @@ using Zmm = simde__m512;
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
 #pragma GCC diagnostic pop
+#endif
 #define LCKV_MM512(op) _mm512_##op
 using Zmm = __m512;
 #endif
