@@ -25,6 +25,7 @@
         "native/kernels/cpu/matmul.cpp",
         "native/kernels/cpu/matmul_avx2.cpp",
         "native/kernels/cpu/matmul_avx512.cpp",
+        "native/kernels/cpu/matmul_avx512bf16.cpp",
         "native/kernels/cpu/matmul_neon.cpp",
         "native/kernels/cpu/ops.cpp",
         "native/kernels/cpu/ops_avx2.cpp",

@@ -104,11 +104,13 @@ export interface NativeAddon {
 }
 
 /**
- * The CPU kernels' instruction-set path, chosen once when the addon loads (best the CPU
- * offers; the LCKV_ISA environment variable may name a lesser one): 'avx512' (AVX-512F
- * matmul, AVX2 elsewhere), 'avx2' (AVX2+FMA+F16C), 'neon' (arm64) or 'generic' (portable C++).
+ * The CPU kernels' instruction-set path, chosen once when the addon loads: the best exact
+ * path the CPU offers, or another it offers named by the LCKV_ISA environment variable.
+ * 'avx512' (AVX-512F matmul, AVX2 elsewhere), 'avx2' (AVX2+FMA+F16C), 'neon' (arm64),
+ * 'generic' (portable C++); 'avx512bf16' only when named: 'avx512' plus bf16 dot products
+ * for BF16 weights, which round activations to bf16 (faster, no longer the same bits).
  */
-export type CpuIsa = 'generic' | 'avx2' | 'avx512' | 'neon';
+export type CpuIsa = 'generic' | 'avx2' | 'avx512' | 'avx512bf16' | 'neon';
 
 /** Where an engine runs. */
 export type NativeDevice = 'cpu' | 'cuda';

@@ -152,12 +152,15 @@ describe('CPU instruction-set path', () => {
     return execFileSync(process.execPath, ['-e', script], { env, encoding: 'utf8' });
   }
 
-  /** What the CPU offers, read from /proc/cpuinfo, independently of the addon's detection. */
+  const flags = (): Set<string> =>
+    new Set((fs.readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1] ?? '').trim().split(/\s+/));
+
+  /** The best exact path, from /proc/cpuinfo, independently of the addon's detection. */
   function bestFromCpuinfo(): string {
     if (process.arch === 'arm64') return 'neon';
-    const flags = new Set((fs.readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1] ?? '').trim().split(/\s+/));
-    if (!['avx2', 'fma', 'f16c'].every((f) => flags.has(f))) return 'generic';
-    return flags.has('avx512f') ? 'avx512' : 'avx2';
+    const f = flags();
+    if (!['avx2', 'fma', 'f16c'].every((x) => f.has(x))) return 'generic';
+    return f.has('avx512f') ? 'avx512' : 'avx2';
   }
 
   it('model.info.isa says which path runs: the best the CPU offers', async function () {
@@ -178,5 +181,7 @@ describe('CPU instruction-set path', () => {
     assert.equal(isaInChild('no-such-isa'), best);
     assert.equal(isaInChild(best === 'avx2' ? 'avx512' : 'neon'), best);
     if (best === 'avx512') assert.equal(isaInChild('avx2'), 'avx2');
+    const bf16 = best === 'avx512' && ['avx512bw', 'avx512_bf16'].every((x) => flags().has(x));
+    assert.equal(isaInChild('avx512bf16'), bf16 ? 'avx512bf16' : best, 'avx512bf16 only where the CPU has it, and only by name');
   });
 });

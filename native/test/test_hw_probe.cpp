@@ -57,7 +57,7 @@ TEST_CASE("hw probe: every repetition is timed, on every thread count") {
     CHECK(att.bytes == 2.0 * 3 * 40 * (2 * 8) * 2);  // K and V of 3 rows x 40 positions, 2 heads of 8, f16
     const FmaProbe fma = probe_fma(100, 2, pool);
     CHECK(fma.seconds.size() == 2);
-    const double per_step = isa_active() == Isa::Neon ? 2.0 * 16 * 4 : isa_active() == Isa::Avx512 ? 2.0 * 12 * 16 : 2.0 * 12 * 8;
+    const double per_step = isa_active() == Isa::Neon ? 2.0 * 16 * 4 : (isa_active() == Isa::Avx512 || isa_active() == Isa::Avx512Bf16) ? 2.0 * 12 * 16 : 2.0 * 12 * 8;
     CHECK(fma.flops > 0 && fma.flops == double(threads) * 100 * per_step);
   }
 }

@@ -31,6 +31,13 @@ std::vector<uint8_t> encode(const std::vector<float>& v, DType dtype) {
   return out;
 }
 
+// x as the avx512bf16 path sees it: every value rounded to bf16.
+std::vector<float> rounded_to_bf16(const std::vector<float>& x) {
+  std::vector<float> out(x.size());
+  for (size_t i = 0; i < x.size(); ++i) out[i] = bf16_to_f32(f32_to_bf16(x[i]));
+  return out;
+}
+
 float max_rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
   float scale = 1e-6f, diff = 0;
   for (size_t i = 0; i < a.size(); ++i) {
@@ -65,7 +72,8 @@ TEST_CASE("matmul: every ISA, dtype and odd shape matches the reference") {
             const PackedWeight packed(w);
             const auto x = random_floats(size_t(n * cols), uint32_t(n + 7));
             std::vector<float> want(size_t(n * rows)), got1(want.size()), got2(want.size());
-            matmul_reference(want.data(), x.data(), n, w);
+            const bool bf16_dot = isa == Isa::Avx512Bf16 && bf16_dot_applies(packed.view());
+            matmul_reference(want.data(), bf16_dot ? rounded_to_bf16(x).data() : x.data(), n, w);
             matmul(got1.data(), x.data(), n, packed.view(), one);
             matmul(got2.data(), x.data(), n, packed.view(), two);
             const std::string where = std::string(isa_name(isa)) + " " + dtype_name(dt) + " n=" + std::to_string(n) +
@@ -132,6 +140,7 @@ TEST_CASE("matmul_many: each product equals matmul alone, bit for bit, however t
 #if defined(LCKV_AVX512_SIMDE_CHECK)
 namespace lckv {
 void matmul_panels_avx512_simde(float* y, const float* x, int64_t n, const PackedView& w, int64_t p0, int64_t p1);
+void matmul_panels_avx512bf16_simde(float* y, const uint16_t* x_bf16, int64_t n, const PackedView& w, int64_t p0, int64_t p1);
 }
 
 // The AVX-512 tile on every x86-64 machine: through SIMDe (matmul_avx512_simde.cpp) and,
@@ -160,6 +169,39 @@ TEST_CASE("matmul: the AVX-512 tile matches the reference and the AVX2 path bit 
           if (native) {
             matmul_panels_avx512(avx512.data(), x.data(), n, packed.view(), 0, panel_count(rows));
             CHECK_MSG(avx512 == avx2, where + ": AVX-512 and AVX2 differ");
+          }
+        }
+}
+
+
+// The AVX512-BF16 tile, through SIMDe and natively where the CPU has it: exactly the
+// reference's products of x rounded to bf16 (f32 sums aside), and a row's bits do not
+// depend on its batch.
+TEST_CASE("matmul: the AVX512-BF16 tile equals the reference on x rounded to bf16, batch-invariant") {
+  const std::vector<Isa> paths = isa_available();
+  const bool native = std::find(paths.begin(), paths.end(), Isa::Avx512Bf16) != paths.end();
+  using Kernel = void (*)(float*, const uint16_t*, int64_t, const PackedView&, int64_t, int64_t);
+  std::vector<std::pair<const char*, Kernel>> kernels{{"SIMDe", matmul_panels_avx512bf16_simde}};
+  if (native) kernels.push_back({"native", matmul_panels_avx512bf16});
+  for (const auto& [name, kernel] : kernels)
+    for (int64_t n : {1, 2, 11, 12, 13, 25, 121})
+      for (int64_t rows : {1, 17, 53})
+        for (int64_t cols : {2, 8, 34, 300}) {
+          const auto wb = encode(random_floats(size_t(rows * cols), uint32_t(rows * 5 + cols)), DType::BF16);
+          const WeightView w{wb.data(), DType::BF16, rows, cols};
+          const PackedWeight packed(w);
+          const auto x = random_floats(size_t(n * cols), uint32_t(n + 9));
+          std::vector<uint16_t> xb(x.size());
+          for (size_t i = 0; i < x.size(); ++i) xb[i] = f32_to_bf16(x[i]);
+          std::vector<float> want(size_t(n * rows)), got(want.size()), alone(static_cast<size_t>(rows));
+          matmul_reference(want.data(), rounded_to_bf16(x).data(), n, w);
+          kernel(got.data(), xb.data(), n, packed.view(), 0, panel_count(rows));
+          const std::string where = std::string(name) + " n=" + std::to_string(n) + " rows=" + std::to_string(rows) +
+                                    " cols=" + std::to_string(cols);
+          CHECK_MSG(max_rel_diff(got, want) < 1e-5f, where);
+          for (int64_t i = 0; i < n; i += 6) {
+            kernel(alone.data(), xb.data() + i * cols, 1, packed.view(), 0, panel_count(rows));
+            CHECK_MSG(std::equal(alone.begin(), alone.end(), got.begin() + i * rows), where + " row " + std::to_string(i));
           }
         }
 }

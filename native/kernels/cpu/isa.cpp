@@ -26,6 +26,14 @@ bool cpu_has_avx512() {
 #endif
 }
 
+bool cpu_has_avx512_bf16() {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  return cpu_has_avx512() && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512bf16");
+#else
+  return false;
+#endif
+}
+
 // AArch64 makes Advanced SIMD (with f16 <-> f32 conversion) part of the base
 // architecture, so the build target alone decides.
 bool cpu_has_neon() {
@@ -47,17 +55,19 @@ const char* isa_name(Isa isa) {
   switch (isa) {
     case Isa::Avx2: return "avx2";
     case Isa::Avx512: return "avx512";
+    case Isa::Avx512Bf16: return "avx512bf16";
     case Isa::Neon: return "neon";
     default: return "generic";
   }
 }
 
 Isa isa_detect() {
-  const std::vector<Isa> paths = isa_available();
-  Isa best = paths.back();
-  const char* cap = std::getenv("LCKV_ISA");
-  for (Isa isa : paths)
-    if (cap && std::strcmp(cap, isa_name(isa)) == 0) best = isa;
+  const char* named = std::getenv("LCKV_ISA");
+  Isa best = Isa::Generic;
+  for (Isa isa : isa_available()) {
+    if (named && std::strcmp(named, isa_name(isa)) == 0) return isa;
+    if (!isa_opt_in(isa)) best = isa;
+  }
   return best;
 }
 
@@ -65,6 +75,7 @@ std::vector<Isa> isa_available() {
   std::vector<Isa> out{Isa::Generic};
   if (cpu_has_avx2()) out.push_back(Isa::Avx2);
   if (cpu_has_avx512()) out.push_back(Isa::Avx512);
+  if (cpu_has_avx512_bf16()) out.push_back(Isa::Avx512Bf16);
   if (cpu_has_neon()) out.push_back(Isa::Neon);
   return out;
 }

@@ -18,14 +18,29 @@ using PanelsFn = void (*)(float*, const float*, int64_t, const PackedView&, int6
 PanelsFn panels_kernel(Isa isa) {
   switch (isa) {
     case Isa::Avx2: return matmul_panels_avx2;
-    case Isa::Avx512: return matmul_panels_avx512;
+    case Isa::Avx512:
+    case Isa::Avx512Bf16: return matmul_panels_avx512;  // the latter's bf16 dot products: see matmul_many
     case Isa::Neon: return matmul_panels_neon;
     case Isa::Generic: break;
   }
   return matmul_panels_generic;
 }
 
+// On the avx512bf16 path, x rounded to bf16 once per call for the products that take bf16
+// dot products; null when none does.
+const uint16_t* x_for_bf16_dot(const MatmulOut* outs, int32_t count, const float* x, int64_t n) {
+  thread_local std::vector<uint16_t> rounded;
+  bool any = false;
+  for (int32_t k = 0; k < count; ++k) any = any || bf16_dot_applies(outs[k].w);
+  if (!any) return nullptr;
+  rounded.resize(size_t(n * outs[0].w.cols));
+  for (size_t i = 0; i < rounded.size(); ++i) rounded[i] = f32_to_bf16(x[i]);
+  return rounded.data();
+}
+
 }  // namespace
+
+bool bf16_dot_applies(const PackedView& w) { return w.dtype == DType::BF16 && w.cols % 2 == 0; }
 
 void matmul(float* y, const float* x, int64_t n, const PackedView& w, ThreadPool& pool) {
   const MatmulOut out{y, w};
@@ -33,7 +48,9 @@ void matmul(float* y, const float* x, int64_t n, const PackedView& w, ThreadPool
 }
 
 void matmul_many(const MatmulOut* outs, int32_t count, const float* x, int64_t n, ThreadPool& pool) {
-  const PanelsFn panels_fn = panels_kernel(isa_active());
+  const Isa isa = isa_active();
+  const PanelsFn panels_fn = panels_kernel(isa);
+  const uint16_t* x_bf16 = isa == Isa::Avx512Bf16 ? x_for_bf16_dot(outs, count, x, n) : nullptr;
   auto tasks_of = [](const PackedView& w) { return (panel_count(w.rows) + kTaskPanels - 1) / kTaskPanels; };
   int64_t tasks = 0;
   for (int32_t k = 0; k < count; ++k) tasks += tasks_of(outs[k].w);
@@ -42,7 +59,11 @@ void matmul_many(const MatmulOut* outs, int32_t count, const float* x, int64_t n
     int32_t k = 0;
     while (task >= tasks_of(outs[k].w)) task -= tasks_of(outs[k++].w);
     const PackedView& w = outs[k].w;
-    panels_fn(outs[k].y, x, n, w, task * kTaskPanels, std::min(panel_count(w.rows), (task + 1) * kTaskPanels));
+    const int64_t p0 = task * kTaskPanels, p1 = std::min(panel_count(w.rows), p0 + kTaskPanels);
+    if (x_bf16 && bf16_dot_applies(w))
+      matmul_panels_avx512bf16(outs[k].y, x_bf16, n, w, p0, p1);
+    else
+      panels_fn(outs[k].y, x, n, w, p0, p1);
   });
 }
 

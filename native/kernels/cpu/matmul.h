@@ -29,6 +29,13 @@ void matmul_reference(float* y, const float* x, int64_t n, const WeightView& w);
 void matmul_panels_generic(float* y, const float* x, int64_t n, const PackedView& w, int64_t p0, int64_t p1);
 void matmul_panels_avx2(float* y, const float* x, int64_t n, const PackedView& w, int64_t p0, int64_t p1);
 void matmul_panels_avx512(float* y, const float* x, int64_t n, const PackedView& w, int64_t p0, int64_t p1);
+
+// The avx512bf16 path's kernel for BF16 weights with an even column count (bf16_dot_applies):
+// x_bf16 is x rounded to bf16 (n rows of w.cols), and each vdpbf16ps adds two columns'
+// products to an output. The chain per output is fixed (column pairs in ascending order),
+// so results stay batch- and thread-invariant, but differ from the f32-x paths.
+bool bf16_dot_applies(const PackedView& w);
+void matmul_panels_avx512bf16(float* y, const uint16_t* x_bf16, int64_t n, const PackedView& w, int64_t p0, int64_t p1);
 void matmul_panels_neon(float* y, const float* x, int64_t n, const PackedView& w, int64_t p0, int64_t p1);
 
 }  // namespace lckv

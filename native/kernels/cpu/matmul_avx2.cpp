@@ -30,7 +30,7 @@ struct Avx2Vec {
   static constexpr int kLanes = 8, kDecodePanels = 3, kBatchRows = 6;
   using V = __m256;
   static V zero() { return _mm256_setzero_ps(); }
-  static V splat(float x) { return _mm256_set1_ps(x); }
+  static V splat(const float* x) { return _mm256_broadcast_ss(x); }
   static V fma(V acc, V x, V w) { return _mm256_fmadd_ps(x, w, acc); }
   static V loadu(const float* p) { return _mm256_loadu_ps(p); }
   static void storeu(float* p, V v) { _mm256_storeu_ps(p, v); }

@@ -17,67 +17,21 @@
 #include <algorithm>
 #include <vector>
 
-#if defined(LCKV_AVX512_VIA_SIMDE)
-#include <simde/x86/avx512.h>
-#define LCKV_MM512(op) simde_mm512_##op
-using Zmm = simde__m512;
-#else
+#if !defined(LCKV_AVX512_VIA_SIMDE)
 #if defined(__clang__)
 #pragma clang attribute push(__attribute__((target("avx512f,avx2,f16c,fma"))), apply_to = function)
-#include <immintrin.h>
 #else
 #pragma GCC target("avx512f,avx2,f16c,fma")
-// GCC 12's 512-bit conversions start from a self-initialized "undefined" vector, which its
-// own -Wmaybe-uninitialized reports where they are inlined (GCC bug 105593, fixed in 13).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
 #endif
-#define LCKV_MM512(op) _mm512_##op
-using Zmm = __m512;
 #endif
 
-#include "kernels/cpu/avx2_vec.h"
+#include "kernels/cpu/avx512_vec.h"
 #include "kernels/cpu/matmul_tiles.h"
 
 namespace lckv {
 
-namespace {
-
-struct Avx512Vec {
-  static constexpr int kLanes = 16, kDecodePanels = 3, kBatchRows = 12;
-  using V = Zmm;
-  static V zero() { return LCKV_MM512(setzero_ps)(); }
-  static V splat(float x) { return LCKV_MM512(set1_ps)(x); }
-  static V fma(V acc, V x, V w) { return LCKV_MM512(fmadd_ps)(x, w, acc); }
-  static V loadu(const float* p) { return LCKV_MM512(loadu_ps)(p); }
-  static void storeu(float* p, V v) { LCKV_MM512(storeu_ps)(p, v); }
-
-  // Values index .. index + 15 of an F32/F16/BF16 array, as f32.
-  template <DType T>
-  static V load(const void* base, int64_t index) {
-    if constexpr (T == DType::F32) {
-      return loadu(static_cast<const float*>(base) + index);
-    } else {
-#if defined(LCKV_AVX512_VIA_SIMDE)
-      // SIMDe 0.7.4 has no 16-lane f16/bf16 widening: two 8-lane halves instead.
-      const V low = simde_mm512_castps256_ps512(avx2::load8<T>(base, index));
-      return simde_mm512_insertf32x8(low, avx2::load8<T>(base, index + 8), 1);
-#else
-      const __m256i half = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(base) + index));
-      if constexpr (T == DType::F16) return _mm512_cvtph_ps(half);
-      return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(half), 16));  // bf16: the top half of an f32
-#endif
-    }
-  }
-};
-
-}  // namespace
-
 void matmul_panels_avx512(float* y, const float* x, int64_t n, const PackedView& w, int64_t p0, int64_t p1) {
-  PanelTiles<Avx512Vec>::run(y, x, n, w, p0, p1);
+  PanelTiles<avx512::Avx512Vec>::run(y, x, n, w, p0, p1);
 }
 
 }  // namespace lckv

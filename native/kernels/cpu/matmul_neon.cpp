@@ -18,7 +18,7 @@ struct NeonVec {
   static constexpr int kLanes = 4, kDecodePanels = 3, kBatchRows = 6;
   using V = float32x4_t;
   static V zero() { return vdupq_n_f32(0.0f); }
-  static V splat(float x) { return vdupq_n_f32(x); }
+  static V splat(const float* x) { return vld1q_dup_f32(x); }
   static V fma(V acc, V x, V w) { return vfmaq_f32(acc, x, w); }
   static V loadu(const float* p) { return vld1q_f32(p); }
   static void storeu(float* p, V v) { vst1q_f32(p, v); }

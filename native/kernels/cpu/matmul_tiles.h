@@ -1,15 +1,16 @@
 // The panel matmul shared by every vector ISA path: the loops around a register tile and
 // the tile itself. An ISA path supplies a `Vec` of its vector operations:
 //   using V = <vector of kLanes f32>;  static constexpr int kLanes;  (kLanes divides 16)
-//   static V zero(); static V splat(float); static V fma(V acc, V x, V w);  // acc + x * w, fused
+//   static V zero(); static V splat(const float* x); static V fma(V acc, V x, V w);  // acc + x * w
 //   static V loadu(const float*); static void storeu(float*, V);
 //   template <DType T> static V load(const void* base, int64_t index);   // widened to f32
 // and its tile sizes: kDecodePanels (panels one x row streams at once) and kBatchRows (x rows
 // per tile when there are several). A tile adds columns [k0, k1) of MR x rows times NP
 // consecutive panels to MR x (NP * 16) accumulators, one fused multiply-add per column in
-// ascending order: every path computes the same bits. Accumulators pass between column
-// blocks through memory, exactly, so blocking never changes a result either. Templates
-// only: instantiate in the ISA's own translation unit, after its target pragma.
+// ascending order: every path computes the same bits (the avx512bf16 path feeds it column
+// pairs instead: matmul_avx512bf16.cpp). Accumulators pass between column blocks through
+// memory, exactly, so blocking never changes a result either. Templates only: instantiate
+// in the ISA's own translation unit, after its target pragma.
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -29,12 +30,7 @@ struct PanelTiles {
     }
   }
 
- private:
-  // Columns per block: a block of one panel (4-8 KB) stays in L1 while every x tile of the
-  // chunk meets it; x rows per chunk: their blocks stay in L2.
-  static constexpr int64_t kBlockCols = 128;
-  static constexpr int64_t kChunkRows = 10 * Vec::kBatchRows;
-
+  // The same for a stored dtype known at compile time (a path that serves only one).
   template <DType T>
   static void panels(float* y, const float* x, int64_t n, const PackedView& w, int64_t p0, int64_t p1) {
     thread_local std::vector<float> acc;
@@ -51,6 +47,12 @@ struct PanelTiles {
       for (int64_t i = 0; i < rows; ++i) std::copy_n(acc.data() + i * stride, valid, y + (i0 + i) * w.rows + r0);
     }
   }
+
+ private:
+  // Columns per block: a block of one panel (4-8 KB) stays in L1 while every x tile of the
+  // chunk meets it; x rows per chunk: their blocks stay in L2.
+  static constexpr int64_t kBlockCols = 128;
+  static constexpr int64_t kChunkRows = 10 * Vec::kBatchRows;
 
   // One x row: kDecodePanels panel streams at a time over all columns.
   template <DType T>
@@ -135,7 +137,7 @@ struct PanelTiles {
           wv[q][h] = Vec::template load<T>(panel + q * panel_bytes, k * kPanelRows + Vec::kLanes * h);
 #pragma GCC unroll 16
       for (int i = 0; i < MR; ++i) {
-        const typename Vec::V xv = Vec::splat(x[i * x_stride + k]);
+        const typename Vec::V xv = Vec::splat(x + i * x_stride + k);
 #pragma GCC unroll 4
         for (int q = 0; q < NP; ++q)
 #pragma GCC unroll 4
