@@ -27,14 +27,20 @@ PanelsFn panels_kernel(Isa isa) {
 }
 
 // On the avx512bf16 path, x rounded to bf16 once per call for the products that take bf16
-// dot products; null when none does.
-const uint16_t* x_for_bf16_dot(const MatmulOut* outs, int32_t count, const float* x, int64_t n) {
+// dot products, by every thread (a 512-token prefill rounds up to 1M values per call);
+// null when no product takes them.
+const uint16_t* x_for_bf16_dot(const MatmulOut* outs, int32_t count, const float* x, int64_t n, ThreadPool& pool) {
+  constexpr int64_t kTaskValues = 1 << 15;
   thread_local std::vector<uint16_t> rounded;
   bool any = false;
   for (int32_t k = 0; k < count; ++k) any = any || bf16_dot_applies(outs[k].w);
   if (!any) return nullptr;
-  rounded.resize(size_t(n * outs[0].w.cols));
-  for (size_t i = 0; i < rounded.size(); ++i) rounded[i] = f32_to_bf16(x[i]);
+  const int64_t size = n * outs[0].w.cols;
+  rounded.resize(size_t(size));
+  pool.for_each_task((size + kTaskValues - 1) / kTaskValues, [&](int64_t task) {
+    const int64_t begin = task * kTaskValues;
+    round_to_bf16_avx512(rounded.data() + begin, x + begin, std::min(kTaskValues, size - begin));
+  });
   return rounded.data();
 }
 
@@ -50,7 +56,7 @@ void matmul(float* y, const float* x, int64_t n, const PackedView& w, ThreadPool
 void matmul_many(const MatmulOut* outs, int32_t count, const float* x, int64_t n, ThreadPool& pool) {
   const Isa isa = isa_active();
   const PanelsFn panels_fn = panels_kernel(isa);
-  const uint16_t* x_bf16 = isa == Isa::Avx512Bf16 ? x_for_bf16_dot(outs, count, x, n) : nullptr;
+  const uint16_t* x_bf16 = isa == Isa::Avx512Bf16 ? x_for_bf16_dot(outs, count, x, n, pool) : nullptr;
   auto tasks_of = [](const PackedView& w) { return (panel_count(w.rows) + kTaskPanels - 1) / kTaskPanels; };
   int64_t tasks = 0;
   for (int32_t k = 0; k < count; ++k) tasks += tasks_of(outs[k].w);

@@ -36,6 +36,7 @@ void matmul_panels_avx512(float* y, const float* x, int64_t n, const PackedView&
 // so results stay batch- and thread-invariant, but differ from the f32-x paths.
 bool bf16_dot_applies(const PackedView& w);
 void matmul_panels_avx512bf16(float* y, const uint16_t* x_bf16, int64_t n, const PackedView& w, int64_t p0, int64_t p1);
+void round_to_bf16_avx512(uint16_t* out, const float* x, int64_t count);  // f32_to_bf16, 16 lanes at a time
 void matmul_panels_neon(float* y, const float* x, int64_t n, const PackedView& w, int64_t p0, int64_t p1);
 
 }  // namespace lckv

@@ -61,6 +61,11 @@ struct Bf16PairVec : avx512::Avx512Vec {
 
 }  // namespace
 
+// The loop vectorizes here, under the target pragma; f32_to_bf16 is the one rounding rule.
+void round_to_bf16_avx512(uint16_t* out, const float* x, int64_t count) {
+  for (int64_t i = 0; i < count; ++i) out[i] = f32_to_bf16(x[i]);
+}
+
 void matmul_panels_avx512bf16(float* y, const uint16_t* x_bf16, int64_t n, const PackedView& w, int64_t p0, int64_t p1) {
   const PackedView pairs{w.data, DType::F32, w.rows, w.cols / 2};
   PanelTiles<Bf16PairVec>::panels<DType::F32>(y, reinterpret_cast<const float*>(x_bf16), n, pairs, p0, p1);
@@ -83,6 +88,9 @@ void matmul_panels_avx512bf16(float* y, const uint16_t* x_bf16, int64_t n, const
   std::vector<float> x(size_t(n * w.cols));
   for (size_t i = 0; i < x.size(); ++i) x[i] = bf16_to_f32(x_bf16[i]);
   matmul_panels_generic(y, x.data(), n, w, p0, p1);
+}
+void round_to_bf16_avx512(uint16_t* out, const float* x, int64_t count) {
+  for (int64_t i = 0; i < count; ++i) out[i] = f32_to_bf16(x[i]);
 }
 }  // namespace lckv
 
