@@ -142,12 +142,21 @@ namespace lckv {
 void matmul_panels_avx512_simde(float* y, const float* x, int64_t n, const PackedView& w, int64_t p0, int64_t p1);
 void matmul_panels_avx512bf16_simde(float* y, const uint16_t* x_bf16, int64_t n, const PackedView& w, int64_t p0, int64_t p1);
 void round_to_bf16_avx512_simde(uint16_t* out, const float* x, int64_t count);
+
+// The SIMDe builds are made of AVX2 + FMA instructions (CMakeLists.txt).
+bool cpu_runs_simde_builds() {
+  const std::vector<Isa> paths = isa_available();
+  const bool avx2 = std::find(paths.begin(), paths.end(), Isa::Avx2) != paths.end();
+  if (!avx2) std::printf("    skipped: the SIMDe builds need AVX2, which this CPU lacks\n");
+  return avx2;
 }
+}  // namespace lckv
 
 // The AVX-512 tile on every x86-64 machine: through SIMDe (matmul_avx512_simde.cpp) and,
 // where the CPU has AVX-512, natively. The same fused multiply-add chains as the AVX2 path,
 // so the same bits, on tiles of 1 to 12 rows, past a chunk of rows and a block of columns.
 TEST_CASE("matmul: the AVX-512 tile matches the reference and the AVX2 path bit for bit") {
+  if (!cpu_runs_simde_builds()) return;
   const std::vector<Isa> paths = isa_available();
   const bool native = std::find(paths.begin(), paths.end(), Isa::Avx512) != paths.end();
   std::printf("    AVX-512 tile through SIMDe%s\n", native ? " and natively" : " (this CPU has no AVX-512)");
@@ -179,6 +188,7 @@ TEST_CASE("matmul: the AVX-512 tile matches the reference and the AVX2 path bit 
 // reference's products of x rounded to bf16 (f32 sums aside), and a row's bits do not
 // depend on its batch.
 TEST_CASE("matmul: the AVX512-BF16 tile equals the reference on x rounded to bf16, batch-invariant") {
+  if (!cpu_runs_simde_builds()) return;
   const std::vector<Isa> paths = isa_available();
   const bool native = std::find(paths.begin(), paths.end(), Isa::Avx512Bf16) != paths.end();
   struct Path {
