@@ -2,7 +2,7 @@
 # The GPU check, prepared to run once on a machine with an NVIDIA GPU (no Node needed):
 # builds the native test binary and the GPU benchmark with CUDA (cmake, -j16), runs the
 # native tests (CPU and CUDA kernels against the CPU reference), then prints the benchmark
-# table. About 3 minutes on an H200; every step has a time limit so the whole stays < 5.
+# table, and the host CPU's matmul on every ISA path it has (lckv_cpu_kernels). About 3 minutes on an H200; every step has a time limit so the whole stays < 5.
 #
 #   bash bench/gpu.sh            # from the repository root or anywhere
 #
@@ -73,6 +73,12 @@ echo
 echo "== GPU benchmark"
 timeout 150 "$build/lckv_gpu_bench"
 bench=$?
+
+# The host's CPU too: GPU hosts often have AVX-512, which the development VMs do not expose.
 echo
-echo "gpu.sh: tests exit $tests, benchmark exit $bench, $((SECONDS - start)) s in all"
-[ "$tests" -eq 0 ] && [ "$bench" -eq 0 ]
+echo "== CPU kernels on this host ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-))"
+timeout 60 "$build/lckv_cpu_kernels"
+cpu=$?
+echo
+echo "gpu.sh: tests exit $tests, benchmark exit $bench, CPU kernels exit $cpu, $((SECONDS - start)) s in all"
+[ "$tests" -eq 0 ] && [ "$bench" -eq 0 ] && [ "$cpu" -eq 0 ]

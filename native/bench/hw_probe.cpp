@@ -6,6 +6,7 @@
 
 #include "kernels/cpu/isa.h"
 #include "kernels/cpu/matmul.h"
+#include "kernels/cpu/ops.h"
 
 namespace lckv {
 
@@ -83,12 +84,14 @@ float read_sum_generic(const float* a, int64_t n) {
   return sum;
 }
 
-std::vector<double> probe_matmul(int64_t m, int64_t n, int64_t k, int32_t reps, ThreadPool& pool) {
+std::vector<double> probe_matmul(int64_t m, int64_t n, int64_t k, int32_t reps, ThreadPool& pool, DType dtype) {
   std::vector<float> x(size_t(m * k)), w(size_t(n * k)), y(size_t(m * n));  // [m, k], [n, k], [m, n]
   // Small values of both signs keep every product normal (no denormal slow path).
   for (size_t i = 0; i < x.size(); ++i) x[i] = float(int64_t(i % 17) - 8) * 0.01f;
   for (size_t i = 0; i < w.size(); ++i) w[i] = float(int64_t(i % 13) - 6) * 0.01f;
-  const PackedWeight packed(WeightView{w.data(), DType::F32, n, k});
+  std::vector<uint8_t> stored(w.size() * dtype_size(dtype));
+  convert_from_f32(stored.data(), dtype, w.data(), int64_t(w.size()));
+  const PackedWeight packed(WeightView{stored.data(), dtype, n, k});
   std::vector<double> out;
   for (int32_t r = 0; r < reps; ++r) out.push_back(seconds_of([&] { matmul(y.data(), x.data(), m, packed.view(), pool); }));
   return out;

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "common/dtype.h"
 #include "kernels/cpu/thread_pool.h"
 
 namespace lckv {
@@ -20,9 +21,11 @@ constexpr double kTriadBytesPerElement = 12.0;
 // reads alone reach well below what the triad's mix of reads and writes reports.
 std::vector<double> probe_read(int64_t n, int32_t reps, ThreadPool& pool);
 
-// y[m, n] = x[m, k] · w[n, k]ᵀ through the engine's matmul() with f32 weights: the f32
-// peak our own kernel reaches; 2 * m * n * k flops per repetition.
-std::vector<double> probe_matmul(int64_t m, int64_t n, int64_t k, int32_t reps, ThreadPool& pool);
+// y[m, n] = x[m, k] · w[n, k]ᵀ through the engine's matmul() with weights stored in
+// `dtype` (f32 by default: the f32 peak our own kernel reaches); 2 * m * n * k flops per
+// repetition.
+std::vector<double> probe_matmul(int64_t m, int64_t n, int64_t k, int32_t reps, ThreadPool& pool,
+                                 DType dtype = DType::F32);
 
 // A multiply-add loop on registers only, on every thread of the pool: the arithmetic peak
 // of the cores on the active instruction-set path, with no memory traffic at all.

@@ -142,63 +142,67 @@ namespace lckv {
 void matmul_panels_avx512_simde(float* y, const float* x, int64_t n, const PackedView& w, int64_t p0, int64_t p1);
 void matmul_panels_avx512bf16_simde(float* y, const uint16_t* x_bf16, int64_t n, const PackedView& w, int64_t p0, int64_t p1);
 void round_to_bf16_avx512_simde(uint16_t* out, const float* x, int64_t count);
-
-// The SIMDe builds are made of AVX2 + FMA instructions (CMakeLists.txt).
-bool cpu_runs_simde_builds() {
-  const std::vector<Isa> paths = isa_available();
-  const bool avx2 = std::find(paths.begin(), paths.end(), Isa::Avx2) != paths.end();
-  if (!avx2) std::printf("    skipped: the SIMDe builds need AVX2, which this CPU lacks\n");
-  return avx2;
-}
 }  // namespace lckv
+#define SIMDE_BUILD(kernel) kernel##_simde
+#else
+#define SIMDE_BUILD(kernel) nullptr
+#endif
 
-// The AVX-512 tile on every x86-64 machine: through SIMDe (matmul_avx512_simde.cpp) and,
-// where the CPU has AVX-512, natively. The same fused multiply-add chains as the AVX2 path,
-// so the same bits, on tiles of 1 to 12 rows, past a chunk of rows and a block of columns.
-TEST_CASE("matmul: the AVX-512 tile matches the reference and the AVX2 path bit for bit") {
-  if (!cpu_runs_simde_builds()) return;
+namespace {
+
+bool cpu_runs(Isa isa) {
   const std::vector<Isa> paths = isa_available();
-  const bool native = std::find(paths.begin(), paths.end(), Isa::Avx512) != paths.end();
-  std::printf("    AVX-512 tile through SIMDe%s\n", native ? " and natively" : " (this CPU has no AVX-512)");
-  for (DType dt : {DType::F32, DType::F16, DType::BF16})
-    for (int64_t n : {1, 2, 11, 12, 13, 25, 121})
-      for (int64_t rows : {1, 17, 53})
-        for (int64_t cols : {1, 7, 16, 33, 300}) {
-          const auto wb = encode(random_floats(size_t(rows * cols), uint32_t(rows * 7 + cols)), dt);
-          const WeightView w{wb.data(), dt, rows, cols};
-          const PackedWeight packed(w);
-          const auto x = random_floats(size_t(n * cols), uint32_t(n + 3));
-          std::vector<float> want(size_t(n * rows)), avx2(want.size()), simde(want.size()), avx512(want.size());
-          matmul_reference(want.data(), x.data(), n, w);
-          matmul_panels_avx2(avx2.data(), x.data(), n, packed.view(), 0, panel_count(rows));
-          matmul_panels_avx512_simde(simde.data(), x.data(), n, packed.view(), 0, panel_count(rows));
-          const std::string where = std::string(dtype_name(dt)) + " n=" + std::to_string(n) +
-                                    " rows=" + std::to_string(rows) + " cols=" + std::to_string(cols);
-          CHECK_MSG(max_rel_diff(simde, want) < 1e-5f, where);
-          CHECK_MSG(simde == avx2, where + ": SIMDe AVX-512 and AVX2 differ");
-          if (native) {
-            matmul_panels_avx512(avx512.data(), x.data(), n, packed.view(), 0, panel_count(rows));
-            CHECK_MSG(avx512 == avx2, where + ": AVX-512 and AVX2 differ");
-          }
-        }
+  return std::find(paths.begin(), paths.end(), isa) != paths.end();
 }
 
+// The builds of an AVX-512 kernel this binary and CPU can run: through SIMDe where the test
+// binary has it (made of AVX2 + FMA instructions, CMakeLists.txt), natively on a CPU with
+// the instructions. Prints which, so a CI log shows it.
+template <typename Kernel>
+std::vector<std::pair<const char*, Kernel>> avx512_builds(Isa isa, Kernel native, Kernel simde) {
+  std::vector<std::pair<const char*, Kernel>> out;
+  if (simde && cpu_runs(Isa::Avx2)) out.push_back({"SIMDe", simde});
+  if (cpu_runs(isa)) out.push_back({"native", native});
+  std::string names;
+  for (const auto& build : out) names += std::string(" ") + build.first;
+  std::printf("    %s builds run:%s\n", isa_name(isa), out.empty() ? " none (no SIMDe build, no such CPU)" : names.c_str());
+  return out;
+}
 
-// The AVX512-BF16 tile, through SIMDe and natively where the CPU has it: exactly the
-// reference's products of x rounded to bf16 (f32 sums aside), and a row's bits do not
-// depend on its batch.
+}  // namespace
+
+// The AVX-512 tile: the same fused multiply-add chains as the AVX2 path, so the same bits,
+// on tiles of 1 to 12 rows, past a chunk of rows and a block of columns.
+TEST_CASE("matmul: the AVX-512 tile matches the reference and the AVX2 path bit for bit") {
+  using Kernel = void (*)(float*, const float*, int64_t, const PackedView&, int64_t, int64_t);
+  for (const auto& [name, kernel] : avx512_builds<Kernel>(Isa::Avx512, matmul_panels_avx512, SIMDE_BUILD(matmul_panels_avx512)))
+    for (DType dt : {DType::F32, DType::F16, DType::BF16})
+      for (int64_t n : {1, 2, 11, 12, 13, 25, 121})
+        for (int64_t rows : {1, 17, 53})
+          for (int64_t cols : {1, 7, 16, 33, 300}) {
+            const auto wb = encode(random_floats(size_t(rows * cols), uint32_t(rows * 7 + cols)), dt);
+            const WeightView w{wb.data(), dt, rows, cols};
+            const PackedWeight packed(w);
+            const auto x = random_floats(size_t(n * cols), uint32_t(n + 3));
+            std::vector<float> want(size_t(n * rows)), avx2(want.size()), got(want.size());
+            matmul_reference(want.data(), x.data(), n, w);
+            matmul_panels_avx2(avx2.data(), x.data(), n, packed.view(), 0, panel_count(rows));
+            kernel(got.data(), x.data(), n, packed.view(), 0, panel_count(rows));
+            const std::string where = std::string(name) + " " + dtype_name(dt) + " n=" + std::to_string(n) +
+                                      " rows=" + std::to_string(rows) + " cols=" + std::to_string(cols);
+            CHECK_MSG(max_rel_diff(got, want) < 1e-5f, where);
+            CHECK_MSG(got == avx2, where + ": AVX-512 and AVX2 differ");
+          }
+}
+
+// The AVX512-BF16 tile: exactly the reference's products of x rounded to bf16 (f32 sums
+// aside), and a row's bits do not depend on its batch.
 TEST_CASE("matmul: the AVX512-BF16 tile equals the reference on x rounded to bf16, batch-invariant") {
-  if (!cpu_runs_simde_builds()) return;
-  const std::vector<Isa> paths = isa_available();
-  const bool native = std::find(paths.begin(), paths.end(), Isa::Avx512Bf16) != paths.end();
-  struct Path {
-    const char* name;
-    void (*round)(uint16_t*, const float*, int64_t);
-    void (*kernel)(float*, const uint16_t*, int64_t, const PackedView&, int64_t, int64_t);
-  };
-  std::vector<Path> kernels{{"SIMDe", round_to_bf16_avx512_simde, matmul_panels_avx512bf16_simde}};
-  if (native) kernels.push_back({"native", round_to_bf16_avx512, matmul_panels_avx512bf16});
-  for (const auto& [name, round, kernel] : kernels)
+  using Kernel = void (*)(float*, const uint16_t*, int64_t, const PackedView&, int64_t, int64_t);
+  using Round = void (*)(uint16_t*, const float*, int64_t);
+  const Round simde_round = SIMDE_BUILD(round_to_bf16_avx512);
+  for (const auto& [name, kernel] : avx512_builds<Kernel>(Isa::Avx512Bf16, matmul_panels_avx512bf16, SIMDE_BUILD(matmul_panels_avx512bf16))) {
+    const Round round = std::string(name) == "native" ? round_to_bf16_avx512 : simde_round;
     for (int64_t n : {1, 2, 11, 12, 13, 25, 121})
       for (int64_t rows : {1, 17, 53})
         for (int64_t cols : {2, 8, 34, 300}) {
@@ -219,8 +223,8 @@ TEST_CASE("matmul: the AVX512-BF16 tile equals the reference on x rounded to bf1
             CHECK_MSG(std::equal(alone.begin(), alone.end(), got.begin() + i * rows), where + " row " + std::to_string(i));
           }
         }
+  }
 }
-#endif
 
 TEST_CASE("attention: every ISA, GQA, diagonal mask and sliding windows match the reference") {
   ThreadPool pool(2);

@@ -22,6 +22,6 @@ const char* isa_name(Isa isa);
 Isa isa_detect();                  // best exact path this CPU allows, or the one LCKV_ISA names
 std::vector<Isa> isa_available();  // every path this CPU can run, for tests
 Isa isa_active();
-void isa_set_active(Isa isa);      // tests only: compare paths against each other
+void isa_set_active(Isa isa);      // tests and benchmarks only: compare paths with each other
 
 }  // namespace lckv
