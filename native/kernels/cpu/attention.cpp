@@ -44,6 +44,12 @@ struct GenericOps {
       for (int32_t d = 0; d < n; ++d) o[d] += s[p] * v[d];
     return n;
   }
+
+  static int32_t accumulate2(float* o0, float* o1, const float* s0, const float* s1, const float* v, int64_t count,
+                             int32_t n) {
+    accumulate(o0, s0, v, count, n);
+    return accumulate(o1, s1, v, count, n);
+  }
 };
 
 using TileFn = void (*)(float*, const float*, int64_t, int64_t, int32_t, int32_t, const KvView&, const AttentionShape&,

@@ -60,6 +60,18 @@ struct Avx2Ops {
     return d;
   }
 
+  // Two query heads' outputs, 32 columns at a time: each V load feeds both heads' FMAs.
+  static int32_t accumulate2(float* o0, float* o1, const float* s0, const float* s1, const float* v, int64_t count,
+                             int32_t n) {
+    int32_t d = 0;
+    for (; d + 32 <= n; d += 32) accumulate_cols2(o0 + d, o1 + d, s0, s1, v + d, count, n);
+    for (; d + 8 <= n; d += 8) {
+      accumulate_cols<1>(o0 + d, s0, v + d, count, n);
+      accumulate_cols<1>(o1 + d, s1, v + d, count, n);
+    }
+    return d;
+  }
+
   template <int P>
   static void dots16(float* dst, const float* q, const uint8_t* const* rows, size_t offset, DType dtype, int32_t n,
                      float scale) {
@@ -91,6 +103,8 @@ struct Avx2Ops {
       for (int p = 0; p < P; ++p) acc0[p] = _mm256_fmadd_ps(qa, _mm256_loadu_ps(k + p * n + i), acc0[p]);
       i += 8;
     }
+    if constexpr (P == 4)
+      if (i == n) return finish4(dst, acc0, acc1, scale);
     for (int p = 0; p < P; ++p) {
       float sum = avx2::hsum(_mm256_add_ps(acc0[p], acc1[p]));
       for (int32_t j = i; j < n; ++j) sum += q[j] * k[p * n + j];
@@ -111,7 +125,15 @@ struct Avx2Ops {
         acc1[p] = _mm256_fmadd_ps(qb, avx2::load8<T>(rows[p] + offset, i + 8), acc1[p]);
       }
     }
+    if constexpr (P == 4) return finish4(dst, acc0, acc1, scale);
     for (int p = 0; p < P; ++p) dst[p] = avx2::hsum(_mm256_add_ps(acc0[p], acc1[p])) * scale;
+  }
+
+  // Four dots' last steps (dst[p] = hsum(acc0[p] + acc1[p]) * scale) together, same bits.
+  static void finish4(float* dst, const __m256* acc0, const __m256* acc1, float scale) {
+    const __m128 sums = avx2::hsum4(_mm256_add_ps(acc0[0], acc1[0]), _mm256_add_ps(acc0[1], acc1[1]),
+                                    _mm256_add_ps(acc0[2], acc1[2]), _mm256_add_ps(acc0[3], acc1[3]));
+    _mm_storeu_ps(dst, _mm_mul_ps(sums, _mm_set1_ps(scale)));
   }
 
   // accumulate() over all n columns (a multiple of 8), in its column blocks and order.
@@ -134,6 +156,22 @@ struct Avx2Ops {
       for (int j = 0; j < NV; ++j) acc[j] = _mm256_fmadd_ps(a, avx2::load8<T>(rows[p] + offset, d0 + 8 * j), acc[j]);
     }
     for (int j = 0; j < NV; ++j) _mm256_storeu_ps(o + 8 * j, acc[j]);
+  }
+
+  // accumulate_cols<4> of two heads at once (8 accumulators, the V vectors loaded once).
+  static void accumulate_cols2(float* o0, float* o1, const float* s0, const float* s1, const float* v, int64_t count,
+                               int32_t n) {
+    __m256 acc0[4], acc1[4];
+    for (int j = 0; j < 4; ++j) acc0[j] = _mm256_loadu_ps(o0 + 8 * j), acc1[j] = _mm256_loadu_ps(o1 + 8 * j);
+    for (int64_t p = 0; p < count; ++p) {
+      const __m256 a0 = _mm256_broadcast_ss(s0 + p), a1 = _mm256_broadcast_ss(s1 + p);
+      for (int j = 0; j < 4; ++j) {
+        const __m256 vv = _mm256_loadu_ps(v + p * n + 8 * j);
+        acc0[j] = _mm256_fmadd_ps(a0, vv, acc0[j]);
+        acc1[j] = _mm256_fmadd_ps(a1, vv, acc1[j]);
+      }
+    }
+    for (int j = 0; j < 4; ++j) _mm256_storeu_ps(o0 + 8 * j, acc0[j]), _mm256_storeu_ps(o1 + 8 * j, acc1[j]);
   }
 
   // Columns [0, 8 * NV) of o kept in registers over all `count` positions: one load and

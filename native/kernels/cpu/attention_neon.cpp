@@ -48,6 +48,12 @@ struct NeonOps {
     return d;
   }
 
+  static int32_t accumulate2(float* o0, float* o1, const float* s0, const float* s1, const float* v, int64_t count,
+                             int32_t n) {
+    accumulate(o0, s0, v, count, n);
+    return accumulate(o1, s1, v, count, n);
+  }
+
   // Each dot: two accumulators over alternating 4-lane blocks, then one fixed-order sum.
   template <int P>
   static void dots(float* dst, const float* q, const float* k, int32_t n, float scale) {

@@ -32,6 +32,9 @@ namespace lckv {
 //       s[i] = exp(s[i] - shift); returns their sum, in an order fixed by count alone
 //   static int32_t accumulate(float* o, const float* s, const float* v, int64_t count, int32_t n);
 //       o[d] += s[i] * v[i * n + d] for i ascending, for the leading d < n; returns how many d
+//   static int32_t accumulate2(float* o0, float* o1, const float* s0, const float* s1, const float* v,
+//                              int64_t count, int32_t n);
+//       accumulate() of two query heads that read the same v, with the same arithmetic
 //   static constexpr bool kReads16: whether it also has, for n a multiple of 16 and position
 //   i's n values stored (F16/BF16) at rows[i] + offset, the same arithmetic without widening:
 //     template <int P> static void dots16(float* dst, const float* q, const uint8_t* const* rows,
@@ -65,6 +68,7 @@ class AttentionTile {
     kv_heads_ = kv_head1 - kv_head0, heads_ = kv_heads_ * group_;
     const int64_t per_head = kChunkBytes / (int64_t(hd_) * 4 * kv_heads_);
     chunk_ = per_head > 0 ? per_head : 1;
+    plane_ = chunk_ * hd_;
     q0_ = int64_t(kv_head0) * group_ * hd_, kv_col_ = int64_t(kv_head0) * hd_, rows_ = rows, pos0_ = pos0;
     int64_t lo, hi, unused;
     attention_span(pos0, mask_, &lo, &unused);
@@ -118,12 +122,23 @@ class AttentionTile {
       // stored values directly costs less than widening them into L1 first.
       if (rows_ == 1 && kv_.dtype != DType::F32 && hd_ % 16 == 0) return segment_stored(q + q0_, scale, o, m, l);
     }
-    for_each_chunk(kv_.k, [&](int64_t r, int32_t j, int64_t a, int64_t b, const float* k) {
-      scores(score(r, j) + a, q + r * width_ + q0_ + j * hd_, k, b - a, scale);
+    for_each_chunk(kv_.k, [&](int64_t r, int64_t a, int64_t b, const float* rows) {
+      for (int32_t j = 0; j < heads_; ++j)
+        scores(score(r, j) + a, q + r * width_ + q0_ + j * hd_, rows + j / group_ * plane_, b - a, scale);
     });
     softmax(m, l);
-    for_each_chunk(kv_.v, [&](int64_t r, int32_t j, int64_t a, int64_t b, const float* v) {
-      accumulate(o + (r * heads_ + j) * hd_, score(r, j) + a, v, b - a);
+    // The query heads of a GQA group read the same V rows: two at a time share each load.
+    for_each_chunk(kv_.v, [&](int64_t r, int64_t a, int64_t b, const float* rows) {
+      for (int32_t j = 0; j < heads_;) {
+        const float* v = rows + j / group_ * plane_;
+        if (j + 1 < heads_ && j / group_ == (j + 1) / group_) {
+          accumulate2(o + (r * heads_ + j) * hd_, score(r, j) + a, score(r, j + 1) + a, v, b - a);
+          j += 2;
+        } else {
+          accumulate(o + (r * heads_ + j) * hd_, score(r, j) + a, v, b - a);
+          j += 1;
+        }
+      }
     });
   }
 
@@ -173,7 +188,20 @@ class AttentionTile {
   }
 
   void accumulate(float* o, const float* s, const float* v, int64_t count) const {
-    for (int32_t d = Ops::accumulate(o, s, v, count, hd_); d < hd_; ++d) {
+    accumulate_tail(Ops::accumulate(o, s, v, count, hd_), o, s, v, count);
+  }
+
+  // o0 and o1: the outputs of two query heads that read the same v rows.
+  void accumulate2(float* o0, const float* s0, const float* s1, const float* v, int64_t count) const {
+    float* o1 = o0 + hd_;
+    const int32_t d = Ops::accumulate2(o0, o1, s0, s1, v, count, hd_);
+    accumulate_tail(d, o0, s0, v, count);
+    accumulate_tail(d, o1, s1, v, count);
+  }
+
+  // The columns from d on that the vector primitive left.
+  void accumulate_tail(int32_t d, float* o, const float* s, const float* v, int64_t count) const {
+    for (; d < hd_; ++d) {
       float acc = o[d];
       for (int64_t p = 0; p < count; ++p) acc += s[p] * v[p * hd_ + d];
       o[d] = acc;
@@ -192,14 +220,13 @@ class AttentionTile {
   }
 
   // Widens the tile's span of `base` a chunk of positions at a time (each kv head's slice
-  // into a plane of its own, head_dim floats per position), then calls fn(r, j, a, b, rows)
-  // for each query row r that sees positions [a, b) of the chunk and each query head j of
-  // the tile, with `rows` the widened slice of j's kv head at position a. The masks are
+  // into a plane of its own, head_dim floats per position, planes plane_ floats apart), then
+  // calls fn(r, a, b, rows) for each query row r that sees positions [a, b) of the chunk,
+  // with `rows` the widened slice of the tile's first kv head at position a. The masks are
   // bounds, not branches.
   template <typename Fn>
   void for_each_chunk(const void* base, Fn&& fn) {
     const size_t elem = dtype_size(kv_.dtype), row_bytes = size_t(kv_heads_ * hd_) * elem;
-    const int64_t plane = chunk_ * hd_;
     const int64_t end = seg_hi_ + 1;
     const auto row = row_of(base);
     for (int64_t p = seg_lo_; p < seg_lo_ + kPrefetchRows && p < end; ++p) prefetch(row(p), row_bytes);
@@ -208,14 +235,13 @@ class AttentionTile {
       for (int64_t p = c0; p < c1; ++p) {
         if (p + kPrefetchRows < end) prefetch(row(p + kPrefetchRows), row_bytes);
         for (int32_t h = 0; h < kv_heads_; ++h)
-          widen(rows_buf_.data() + h * plane + (p - c0) * hd_, row(p) + size_t(h * hd_) * elem);
+          widen(rows_buf_.data() + h * plane_ + (p - c0) * hd_, row(p) + size_t(h * hd_) * elem);
       }
       for (int64_t r = 0; r < rows_; ++r) {
         int64_t lo, hi;
         row_span(r, &lo, &hi);
         const int64_t a = lo > c0 ? lo : c0, b = hi + 1 < c1 ? hi + 1 : c1;
-        if (a < b)
-          for (int32_t j = 0; j < heads_; ++j) fn(r, j, a, b, rows_buf_.data() + j / group_ * plane + (a - c0) * hd_);
+        if (a < b) fn(r, a, b, rows_buf_.data() + (a - c0) * hd_);
       }
     }
   }
@@ -274,7 +300,7 @@ class AttentionTile {
   const int32_t group_, hd_;
   const int64_t width_;
   int32_t kv_heads_ = 0, heads_ = 0;  // kv heads and query heads of the current run
-  int64_t chunk_ = 0, q0_ = 0, kv_col_ = 0;
+  int64_t chunk_ = 0, plane_ = 0, q0_ = 0, kv_col_ = 0;
   std::vector<float>& scores_;
   std::vector<float>& rows_buf_;
   std::vector<float>&seg_o_, &seg_m_, &seg_l_;  // [rows, heads (, head_dim)] of the segment in hand

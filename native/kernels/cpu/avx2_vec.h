@@ -31,6 +31,19 @@ inline float hsum(__m256 v) {
   return _mm_cvtss_f32(_mm_add_ss(t, _mm_movehdup_ps(t)));
 }
 
+// hsum of four vectors at once, [hsum(v0), hsum(v1), hsum(v2), hsum(v3)]: every lane adds
+// the same pairs in the same order as hsum, so each is bitwise hsum's result.
+inline __m128 hsum4(__m256 v0, __m256 v1, __m256 v2, __m256 v3) {
+  // s = low half + high half: [s(v0) | s(v1)] and [s(v2) | s(v3)]
+  const __m256 s01 = _mm256_add_ps(_mm256_permute2f128_ps(v0, v1, 0x20), _mm256_permute2f128_ps(v0, v1, 0x31));
+  const __m256 s23 = _mm256_add_ps(_mm256_permute2f128_ps(v2, v3, 0x20), _mm256_permute2f128_ps(v2, v3, 0x31));
+  // t = (s0 + s2, s1 + s3): [t(v0), t(v2) | t(v1), t(v3)]
+  const __m256 t = _mm256_add_ps(_mm256_shuffle_ps(s01, s23, _MM_SHUFFLE(1, 0, 1, 0)), _mm256_shuffle_ps(s01, s23, _MM_SHUFFLE(3, 2, 3, 2)));
+  // t0 + t1: [h0, h2, h0, h2 | h1, h3, h1, h3]
+  const __m256 h = _mm256_add_ps(_mm256_shuffle_ps(t, t, _MM_SHUFFLE(2, 0, 2, 0)), _mm256_shuffle_ps(t, t, _MM_SHUFFLE(3, 1, 3, 1)));
+  return _mm_unpacklo_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+}
+
 // e^x lane by lane: Cody-Waite range reduction to x = k ln2 + r, |r| <= ln2 / 2, a degree-5
 // polynomial for e^r (Cephes' expf coefficients, ~1 ulp), 2^k through the exponent bits.
 // Below -87.3 it returns 0; above 88 it returns e^88 (~1.7e38), never infinity.
