@@ -8,7 +8,7 @@ import { batchDecodeRate } from '../lib/bench/batch-decode';
 import { runKernelBench, type KernelBenchResult } from '../lib/bench/kernels';
 import { formatKernelTable } from '../lib/bench/kernels-table';
 import { writeRandomCheckpoint, BENCH_SHAPE } from '../lib/bench/random-checkpoint';
-import { decodeWeightBytes, layerMatrixParams, prefillFlops, type LlamaShape } from '../lib/bench/roofline';
+import { decodeFlops, decodeWeightBytes, layerMatrixParams, prefillFlops, type LlamaShape } from '../lib/bench/roofline';
 import { loadModel } from '../lib/model';
 import { removeDir, tmpDir } from './fixtures';
 
@@ -41,6 +41,11 @@ describe('kernels benchmark', () => {
     const n = 512;
     const attention = 2 * 2 * 768 * ((n * (n + 1)) / 2);
     assert.equal(prefillFlops(BENCH_SHAPE, n), 12 * (2 * n * 6_488_064 + attention) + 2 * 32000 * 768);
+  });
+
+  it('decode flops: two per matrix weight read, embedding and norms excluded', () => {
+    const normsAndEmbeddingRow = (2 * 12 + 1 + 1) * 768;
+    assert.equal(decodeFlops(BENCH_SHAPE), 2 * (decodeWeightBytes(BENCH_SHAPE, 'F32') / 4 - normsAndEmbeddingRow));
   });
 
   it('a batch rate is refused when its sequences could not all decode together', async () => {
@@ -84,7 +89,7 @@ describe('kernels benchmark', () => {
     const table = formatKernelTable(result).split('\n');
     assert.ok(table.includes('| | F32 | F16 | BF16 |'));
     const body = table.filter((l) => l.startsWith('| ') && !l.startsWith('| |'));
-    for (const label of ['triad GB/s', 'read-only GB/s', 'fraction of the read-only bound', 'bandwidth bound', 'batch-1 decode tok/s', 'p50 / p90', 'batch 2 decode', 'batch 4 decode', 'FMA loop', 'matmul kernel', 'prefill tok/s', 'decode attention, 1 row at 40 positions, K/V GB/s', 'decode attention, 3 rows at 40 positions, fraction of read-only'])
+    for (const label of ['triad GB/s', 'read-only GB/s', 'fraction of the read-only bound', 'bandwidth bound', 'batch-1 decode tok/s', 'p50 / p90', 'batch 2 decode', 'batch 4 decode', 'batch 4 / batch 1, most the FMA peak allows', 'batch 4 decode, fraction of FMA peak', 'FMA loop', 'matmul kernel', 'prefill tok/s', 'decode attention, 1 row at 40 positions, K/V GB/s', 'decode attention, 3 rows at 40 positions, fraction of read-only'])
       assert.ok(body.some((l) => l.includes(label)), label);
     for (const l of body) {
       const cells = l.split('|').slice(2, -1).map((c) => c.trim());

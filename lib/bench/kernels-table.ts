@@ -1,5 +1,6 @@
 import type { Rate } from './hardware';
 import type { KernelBenchResult, KernelRow } from './kernels';
+import { decodeFlops } from './roofline';
 
 const pct = (x: number) => `${(100 * x).toFixed(0)}%`;
 const f1 = (x: number) => x.toFixed(1);
@@ -24,7 +25,10 @@ function lines(r: KernelBenchResult): Line[] {
     ...attentionLines(r),
     ['per-token latency p50 / p90 ms', (row) => `${f1(row.decodeP50Ms)} / ${f1(row.decodeP90Ms)}`],
     ...r.batches.map((b, i): Line => [`batch ${b} decode tok/s (aggregate)`, (row) => f1(row.batches[i].tokensPerSecond)]),
-    [`batch ${largest} / batch 1`, (row) => `${(row.batches[row.batches.length - 1].tokensPerSecond / batch1(row)).toFixed(1)}x`],
+    [`batch ${largest} / batch 1`, (row) => `${(largestRate(row) / batch1(row)).toFixed(1)}x`],
+    // What the cores allow: batch-1 at its measured rate and a batch at the full FMA peak.
+    [`batch ${largest} / batch 1, most the FMA peak allows`, (row) => `${(peakTokensPerSecond(r, row) / batch1(row)).toFixed(1)}x`],
+    [`batch ${largest} decode, fraction of FMA peak (best)`, (row) => pct(largestRate(row) / peakTokensPerSecond(r, row))],
     ['f32 peak, FMA loop GFLOP/s: best (median)', (row) => bestMedian(row.hardware.fmaGflops)],
     ['f32 matmul kernel GFLOP/s: best (median)', (row) => bestMedian(row.hardware.matmulGflops)],
     [`prefill tok/s (${r.promptTokens}-token prompt)`, (row) => f1(row.prefillTokensPerSecond)],
@@ -33,6 +37,11 @@ function lines(r: KernelBenchResult): Line[] {
     ['prefill, fraction of matmul kernel (best)', (row) => pct(row.prefillGflops / row.hardware.matmulGflops.best)],
   ];
 }
+
+const largestRate = (row: KernelRow) => row.batches[row.batches.length - 1].tokensPerSecond;
+
+/** Decoded tokens/s if every flop of the matrix work ran at the FMA loop's best rate. */
+const peakTokensPerSecond = (r: KernelBenchResult, row: KernelRow) => (row.hardware.fmaGflops.best * 1e9) / decodeFlops(r.shape);
 
 /** Decode attention's K/V streaming, per probed batch size, against the read-only bandwidth. */
 function attentionLines(r: KernelBenchResult): Line[] {

@@ -29,6 +29,15 @@ export function decodeWeightBytes(s: LlamaShape, dtype: WeightDtype): number {
 }
 
 /**
+ * The matrix work one decoded token needs, in flops: 2 per weight of every layer's linear
+ * maps and of lm_head (attention over the benchmark's short contexts is left out, as
+ * in decodeWeightBytes). A batch of B sequences does B times this per step.
+ */
+export function decodeFlops(s: LlamaShape): number {
+  return 2 * (s.numLayers * layerMatrixParams(s) + s.vocabSize * s.hiddenSize);
+}
+
+/**
  * The matrix work a prefill of n tokens needs, in flops: 2·n·(layer matrix weights) per
  * layer, causal attention 2·2·heads·headDim·n(n+1)/2 per layer (QKᵀ and PV over the
  * positions each query may see), and lm_head for the last position only (2·vocab·hidden).
