@@ -198,11 +198,16 @@ TEST_CASE("matmul: the AVX-512 tile matches the reference and the AVX2 path bit 
 // The AVX512-BF16 tile: exactly the reference's products of x rounded to bf16 (f32 sums
 // aside), and a row's bits do not depend on its batch.
 TEST_CASE("matmul: the AVX512-BF16 tile equals the reference on x rounded to bf16, batch-invariant") {
-  using Kernel = void (*)(float*, const uint16_t*, int64_t, const PackedView&, int64_t, int64_t);
-  using Round = void (*)(uint16_t*, const float*, int64_t);
-  const Round simde_round = SIMDE_BUILD(round_to_bf16_avx512);
-  for (const auto& [name, kernel] : avx512_builds<Kernel>(Isa::Avx512Bf16, matmul_panels_avx512bf16, SIMDE_BUILD(matmul_panels_avx512bf16))) {
-    const Round round = std::string(name) == "native" ? round_to_bf16_avx512 : simde_round;
+  // A build's kernel and its rounding of x (the SIMDe build's under SIMDe) go together.
+  struct Build {
+    void (*kernel)(float*, const uint16_t*, int64_t, const PackedView&, int64_t, int64_t);
+    void (*round)(uint16_t*, const float*, int64_t);
+    explicit operator bool() const { return kernel != nullptr; }
+  };
+  const Build native{matmul_panels_avx512bf16, round_to_bf16_avx512};
+  const Build simde{SIMDE_BUILD(matmul_panels_avx512bf16), SIMDE_BUILD(round_to_bf16_avx512)};
+  for (const auto& [name, build] : avx512_builds<Build>(Isa::Avx512Bf16, native, simde)) {
+    const auto [kernel, round] = build;
     for (int64_t n : {1, 2, 11, 12, 13, 25, 121})
       for (int64_t rows : {1, 17, 53})
         for (int64_t cols : {2, 8, 34, 300}) {
