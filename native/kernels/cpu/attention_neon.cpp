@@ -48,10 +48,16 @@ struct NeonOps {
     return d;
   }
 
+  // Two query heads' outputs, 32 columns of each at a time: each V load feeds both heads.
   static int32_t accumulate2(float* o0, float* o1, const float* s0, const float* s1, const float* v, int64_t count,
                              int32_t n) {
-    accumulate(o0, s0, v, count, n);
-    return accumulate(o1, s1, v, count, n);
+    int32_t d = 0;
+    for (; d + 32 <= n; d += 32) accumulate_cols2(o0 + d, o1 + d, s0, s1, v + d, count, n);
+    for (; d + 4 <= n; d += 4) {
+      accumulate_cols<1>(o0 + d, s0, v + d, count, n);
+      accumulate_cols<1>(o1 + d, s1, v + d, count, n);
+    }
+    return d;
   }
 
   // Each dot: two accumulators over alternating 4-lane blocks, then one fixed-order sum.
@@ -89,6 +95,22 @@ struct NeonOps {
       for (int j = 0; j < NV; ++j) acc[j] = vfmaq_f32(acc[j], a, vld1q_f32(v + p * n + 4 * j));
     }
     for (int j = 0; j < NV; ++j) vst1q_f32(o + 4 * j, acc[j]);
+  }
+
+  // accumulate_cols<8> of two heads at once (16 accumulators of the 32 registers).
+  static void accumulate_cols2(float* o0, float* o1, const float* s0, const float* s1, const float* v, int64_t count,
+                               int32_t n) {
+    float32x4_t acc0[8], acc1[8];
+    for (int j = 0; j < 8; ++j) acc0[j] = vld1q_f32(o0 + 4 * j), acc1[j] = vld1q_f32(o1 + 4 * j);
+    for (int64_t p = 0; p < count; ++p) {
+      const float32x4_t a0 = vdupq_n_f32(s0[p]), a1 = vdupq_n_f32(s1[p]);
+      for (int j = 0; j < 8; ++j) {
+        const float32x4_t vv = vld1q_f32(v + p * n + 4 * j);
+        acc0[j] = vfmaq_f32(acc0[j], a0, vv);
+        acc1[j] = vfmaq_f32(acc1[j], a1, vv);
+      }
+    }
+    for (int j = 0; j < 8; ++j) vst1q_f32(o0 + 4 * j, acc0[j]), vst1q_f32(o1 + 4 * j, acc1[j]);
   }
 };
 
