@@ -96,5 +96,14 @@ describe('kernels benchmark', () => {
       assert.equal(cells.length, 3, l);
       for (const c of cells) assert.match(c, /^\d+(\.\d+)?(%|x| \(\d+\.\d\)| \/ \d+\.\d)?$/, l);
     }
+
+    // A column whose FMA probe ran while the cores were taken: its fractions still use the run's best peak.
+    const [f32, f16, bf16] = result.rows;
+    const slowed = { ...f16, hardware: { ...f16.hardware, fmaGflops: { best: 1e-3, median: 1e-3 } } };
+    const peak = Math.max(f32.hardware.fmaGflops.best, bf16.hardware.fmaGflops.best);
+    const line = formatKernelTable({ ...result, rows: [f32, slowed, bf16] })
+      .split('\n')
+      .find((l) => l.startsWith('| prefill, fraction of FMA peak'));
+    assert.equal(line?.split('|')[3].trim(), `${((100 * f16.prefillGflops) / peak).toFixed(0)}%`);
   });
 });
