@@ -129,18 +129,18 @@ class AttentionTile {
     softmax(m, l);
     // The query heads of a GQA group read the same V rows: two at a time share each load.
     for_each_chunk(kv_.v, [&](int64_t r, int64_t a, int64_t b, const float* rows) {
-      for (int32_t j = 0; j < heads_;) {
+      for (int32_t j = 0; j < heads_; j += heads_in_step(j)) {
         const float* v = rows + j / group_ * plane_;
-        if (j + 1 < heads_ && j / group_ == (j + 1) / group_) {
+        if (heads_in_step(j) == 2)
           accumulate2(o + (r * heads_ + j) * hd_, score(r, j) + a, score(r, j + 1) + a, v, b - a);
-          j += 2;
-        } else {
+        else
           accumulate(o + (r * heads_ + j) * hd_, score(r, j) + a, v, b - a);
-          j += 1;
-        }
       }
     });
   }
+
+  // Query heads j and j + 1 go together when they read the same kv head.
+  int32_t heads_in_step(int32_t j) const { return j + 1 < heads_ && j / group_ == (j + 1) / group_ ? 2 : 1; }
 
   // One query row reading the stored K/V: the products and sums of the widened path, in
   // the same order, so its result is bitwise the same.
@@ -191,7 +191,7 @@ class AttentionTile {
     accumulate_tail(Ops::accumulate(o, s, v, count, hd_), o, s, v, count);
   }
 
-  // o0 and o1: the outputs of two query heads that read the same v rows.
+  // o0: the outputs of two adjacent query heads (head_dim floats each) that read the same v rows.
   void accumulate2(float* o0, const float* s0, const float* s1, const float* v, int64_t count) const {
     float* o1 = o0 + hd_;
     const int32_t d = Ops::accumulate2(o0, o1, s0, s1, v, count, hd_);
