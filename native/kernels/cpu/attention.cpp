@@ -60,7 +60,7 @@ TileFn tile_fn() {
   return isa_runs_avx2(isa) ? attend_tile_avx2 : isa == Isa::Neon ? attend_tile_neon : attend_tile_generic;
 }
 
-constexpr int64_t kTileRows = 16;  // query rows sharing each widened K/V row in a prefill
+constexpr int64_t kTileRows = 32;  // query rows sharing each widened K/V row in a prefill
 
 }  // namespace
 
