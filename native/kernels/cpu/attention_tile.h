@@ -275,6 +275,21 @@ class AttentionTile {
     }
   }
 
+  // The largest of count >= 1 scores, through eight running maxima (a vector max): the same
+  // value as one scan, since a maximum does not depend on the order (zeros of either sign
+  // aside, which give the same exp(score - max)).
+  static float max_of(const float* s, int64_t count) {
+    float part[8];
+    for (float& x : part) x = s[0];
+    int64_t i = 0;
+    for (; i + 8 <= count; i += 8)
+      for (int j = 0; j < 8; ++j) part[j] = s[i + j] > part[j] ? s[i + j] : part[j];
+    for (; i < count; ++i) part[0] = s[i] > part[0] ? s[i] : part[0];
+    float mx = part[0];
+    for (int j = 1; j < 8; ++j) mx = part[j] > mx ? part[j] : mx;
+    return mx;
+  }
+
   // Scores of the current segment become exp(score - m), l their sum, per (row, head) pair.
   void softmax(float* m, float* l) {
     for (int64_t r = 0; r < rows_; ++r) {
@@ -287,8 +302,7 @@ class AttentionTile {
           continue;
         }
         float* sc = score(r, j);
-        float mx = sc[lo];
-        for (int64_t p = lo + 1; p <= hi; ++p) mx = sc[p] > mx ? sc[p] : mx;
+        const float mx = max_of(sc + lo, hi - lo + 1);
         m[rj] = mx;
         l[rj] = Ops::exp_shift_sum(sc + lo, hi - lo + 1, mx);
       }
