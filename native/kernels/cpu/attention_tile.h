@@ -275,9 +275,9 @@ class AttentionTile {
     }
   }
 
-  // The largest of count >= 1 scores, through eight running maxima (a vector max): the same
-  // value as one scan, since a maximum does not depend on the order (zeros of either sign
-  // aside, which give the same exp(score - max)).
+  // The largest of count >= 1 scores, through eight running maxima (independent chains, not
+  // one): the same value as one scan, since a maximum does not depend on the order (zeros
+  // of either sign aside, which give the same exp(score - max)).
   static float max_of(const float* s, int64_t count) {
     float part[8];
     for (float& x : part) x = s[0];
