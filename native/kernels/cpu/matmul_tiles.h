@@ -36,15 +36,21 @@ struct PanelTiles {
     thread_local std::vector<float> acc;
     const int64_t np = p1 - p0, panel_bytes = w.cols * kPanelRows * int64_t(dtype_size(T));
     const auto* first = static_cast<const uint8_t*>(w.data) + p0 * panel_bytes;
+    const int64_t width = np * kPanelRows, r0 = p0 * kPanelRows, valid = std::min(width, w.rows - r0);
+    // Finished outputs go straight to y, unless the last panel overhangs w.rows: then to
+    // acc, whose valid columns are copied out. Between column blocks the accumulators pass
+    // through acc, rows `width` apart (rows of y lie w.rows apart: in the same L1 sets).
+    const bool direct = valid == width;
     for (int64_t i0 = 0; i0 < n; i0 += kChunkRows) {
-      const int64_t rows = std::min(kChunkRows, n - i0), stride = np * kPanelRows;
-      acc.resize(size_t(rows * stride));
+      const int64_t rows = std::min(kChunkRows, n - i0);
+      acc.resize(size_t(rows * width));
+      const Out out = direct ? Out{y + i0 * w.rows + r0, w.rows} : Out{acc.data(), width};
       if (rows == 1)
-        decode_row<T>(acc.data(), x + i0 * w.cols, w.cols, first, panel_bytes, np);
+        decode_row<T>(out.at, x + i0 * w.cols, w.cols, first, panel_bytes, np);
       else
-        chunk<T>(acc.data(), stride, x + i0 * w.cols, rows, w.cols, first, panel_bytes, np);
-      const int64_t r0 = p0 * kPanelRows, valid = std::min(stride, w.rows - r0);
-      for (int64_t i = 0; i < rows; ++i) std::copy_n(acc.data() + i * stride, valid, y + (i0 + i) * w.rows + r0);
+        chunk<T>(acc.data(), width, out, x + i0 * w.cols, rows, w.cols, first, panel_bytes, np);
+      if (!direct)
+        for (int64_t i = 0; i < rows; ++i) std::copy_n(acc.data() + i * width, valid, y + (i0 + i) * w.rows + r0);
     }
   }
 
@@ -54,15 +60,23 @@ struct PanelTiles {
   static constexpr int64_t kBlockCols = 128;
   static constexpr int64_t kChunkRows = 10 * Vec::kBatchRows;
 
+  // Where a tile stores its outputs: row i at at + i * stride.
+  struct Out {
+    float* at;
+    int64_t stride;
+  };
+
   // One x row: kDecodePanels panel streams at a time over all columns.
   template <DType T>
-  static void decode_row(float* acc, const float* x, int64_t cols, const uint8_t* first, int64_t panel_bytes, int64_t np) {
+  static void decode_row(float* out, const float* x, int64_t cols, const uint8_t* first, int64_t panel_bytes, int64_t np) {
     constexpr int kW = Vec::kDecodePanels;
     int64_t p = 0;
     for (; p + kW <= np; p += kW)
-      tile<T, 1, kW>(acc + p * kPanelRows, 0, true, x, cols, first + p * panel_bytes, panel_bytes, 0, cols);
+      tile<T, 1, kW>(out + p * kPanelRows, 0, Out{out + p * kPanelRows, 0}, true, x, cols, first + p * panel_bytes,
+                     panel_bytes, 0, cols);
     for (; p < np; ++p)
-      tile<T, 1, 1>(acc + p * kPanelRows, 0, true, x, cols, first + p * panel_bytes, panel_bytes, 0, cols);
+      tile<T, 1, 1>(out + p * kPanelRows, 0, Out{out + p * kPanelRows, 0}, true, x, cols, first + p * panel_bytes,
+                    panel_bytes, 0, cols);
   }
 
   // Several x rows: column blocks outermost, then panels, then x tiles, so one panel block
@@ -70,8 +84,8 @@ struct PanelTiles {
   // The rows are split into tiles of as equal a height as possible (32 rows: 6, 6, 5, 5, 5,
   // 5, not five of 6 and a slow one of 2).
   template <DType T>
-  static void chunk(float* acc, int64_t stride, const float* x, int64_t rows, int64_t cols, const uint8_t* first,
-                    int64_t panel_bytes, int64_t np) {
+  static void chunk(float* acc, int64_t stride, Out out, const float* x, int64_t rows, int64_t cols,
+                    const uint8_t* first, int64_t panel_bytes, int64_t np) {
     constexpr int64_t kMr = Vec::kBatchRows;
     const int64_t tiles = (rows + kMr - 1) / kMr, elem = int64_t(dtype_size(T));
     const int64_t base = rows / tiles, taller = rows % tiles;  // the first `taller` tiles get base + 1 rows
@@ -86,7 +100,9 @@ struct PanelTiles {
         for (int64_t t = 0; t < tiles; ++t) {
           for (int64_t l = next_lines * t / tiles; l < next_lines * (t + 1) / tiles; ++l) __builtin_prefetch(next + l * 64, 0, 2);
           const int64_t i = t * base + std::min(t, taller), height = base + (t < taller ? 1 : 0);
-          x_tile<T>(height, acc + i * stride + p * kPanelRows, stride, k0 == 0, x + i * cols, cols,
+          const Out to = k1 == cols ? Out{out.at + i * out.stride + p * kPanelRows, out.stride}
+                                    : Out{acc + i * stride + p * kPanelRows, stride};
+          x_tile<T>(height, acc + i * stride + p * kPanelRows, stride, to, k0 == 0, x + i * cols, cols,
                     first + p * panel_bytes, panel_bytes, k0, k1);
         }
       }
@@ -96,19 +112,19 @@ struct PanelTiles {
   // A tile of `mr` rows (1 <= mr <= MR): the tile height is a template argument, so each
   // height gets its own fully unrolled tile.
   template <DType T, int MR = Vec::kBatchRows>
-  static void x_tile(int64_t mr, float* acc, int64_t stride, bool fresh, const float* x, int64_t cols,
+  static void x_tile(int64_t mr, float* acc, int64_t stride, Out out, bool fresh, const float* x, int64_t cols,
                      const uint8_t* panel, int64_t panel_bytes, int64_t k0, int64_t k1) {
     if constexpr (MR > 1)
-      if (mr < MR) return x_tile<T, MR - 1>(mr, acc, stride, fresh, x, cols, panel, panel_bytes, k0, k1);
-    tile<T, MR, 1>(acc, stride, fresh, x, cols, panel, panel_bytes, k0, k1);
+      if (mr < MR) return x_tile<T, MR - 1>(mr, acc, stride, out, fresh, x, cols, panel, panel_bytes, k0, k1);
+    tile<T, MR, 1>(acc, stride, out, fresh, x, cols, panel, panel_bytes, k0, k1);
   }
 
   // GCC keeps the accumulator array in registers only if these loops are unrolled before
   // scalar replacement runs (otherwise it stores them all every column): hence the pragmas,
   // whose counts are upper bounds on every path's trip counts.
   template <DType T, int MR, int NP>
-  static void tile(float* acc, int64_t acc_stride, bool fresh, const float* x, int64_t x_stride, const uint8_t* panel,
-                   int64_t panel_bytes, int64_t k0, int64_t k1) {
+  static void tile(const float* acc, int64_t acc_stride, Out out, bool fresh, const float* x, int64_t x_stride,
+                   const uint8_t* panel, int64_t panel_bytes, int64_t k0, int64_t k1) {
     constexpr int kParts = int(kPanelRows) / Vec::kLanes;
     constexpr int64_t kColBytes = kPanelRows * int64_t(dtype_size(T));
     typename Vec::V a[MR][NP][kParts];
@@ -149,7 +165,7 @@ struct PanelTiles {
 #pragma GCC unroll 4
       for (int q = 0; q < NP; ++q)
 #pragma GCC unroll 4
-        for (int h = 0; h < kParts; ++h) Vec::storeu(acc + i * acc_stride + q * kPanelRows + Vec::kLanes * h, a[i][q][h]);
+        for (int h = 0; h < kParts; ++h) Vec::storeu(out.at + i * out.stride + q * kPanelRows + Vec::kLanes * h, a[i][q][h]);
   }
 };
 
