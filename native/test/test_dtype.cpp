@@ -1,7 +1,10 @@
 #include <cmath>
 #include <random>
+#include <string>
+#include <vector>
 
 #include "common/dtype.h"
+#include "kernels/cpu/ops.h"
 #include "test/check.h"
 
 using namespace lckv;
@@ -48,4 +51,21 @@ TEST_CASE("bf16: rounding to nearest even and exact round trip") {
     const float f = bf16_to_f32(uint16_t(h));
     if (!std::isnan(f)) CHECK(f32_to_bf16(f) == h);
   }
+}
+
+// The buffer conversion (its loops vectorized by the compiler) gives each value's scalar
+// rounding: specials, both signs, subnormals, overflow and ties, at lengths with tails.
+TEST_CASE("convert_from_f32: a buffer converts value by value, bit for bit") {
+  std::vector<float> src = {0.0f, -0.0f, INFINITY, -INFINITY, NAN, -NAN, 65504.0f, 65520.0f, -65536.0f, 1e-8f,
+                            -3e-7f, 5.96e-8f, 1.0f + 1.0f / 2048, 1.0f + 3.0f / 2048, 3.4e38f, 1e-40f};
+  std::mt19937 rng(7);
+  std::uniform_int_distribution<uint32_t> bits;
+  for (int i = 0; i < 997; ++i) src.push_back(bits_to_f32(bits(rng)));
+  for (DType dt : {DType::F32, DType::F16, DType::BF16})
+    for (size_t n : {size_t(1), size_t(7), size_t(16), src.size()}) {
+      std::vector<uint8_t> got(n * dtype_size(dt)), want(got.size());
+      convert_from_f32(got.data(), dt, src.data(), int64_t(n));
+      for (size_t i = 0; i < n; ++i) store_from_f32(want.data(), dt, i, src[i]);
+      CHECK_MSG(got == want, std::string(dtype_name(dt)) + " n=" + std::to_string(n));
+    }
 }

@@ -94,7 +94,22 @@ void convert_to_f32(float* out, const void* src, DType src_dtype, int64_t count)
 }
 
 void convert_from_f32(void* dst, DType dst_dtype, const float* src, int64_t count) {
-  for (int64_t i = 0; i < count; ++i) store_from_f32(dst, dst_dtype, size_t(i), src[i]);
+  // The dtype is chosen once per call, not once per value.
+  switch (dst_dtype) {
+    case DType::F32:
+      std::memcpy(dst, src, size_t(count) * sizeof(float));
+      break;
+    case DType::F16: {
+      auto* h = static_cast<uint16_t*>(dst);
+      for (int64_t i = 0; i < count; ++i) h[i] = f32_to_f16(src[i]);
+      break;
+    }
+    case DType::BF16: {
+      auto* h = static_cast<uint16_t*>(dst);
+      for (int64_t i = 0; i < count; ++i) h[i] = f32_to_bf16(src[i]);
+      break;
+    }
+  }
 }
 
 void embedding_row(float* out, const WeightView& table, int64_t index) {
