@@ -324,16 +324,22 @@ TEST_CASE("silu_mul: every ISA matches the formula, each element alike wherever 
 }
 
 TEST_CASE("rmsnorm and rope match their formulas") {
-  const auto x = random_floats(2 * 6, 5);
-  const std::vector<float> w{1, 2, 3, 4, 5, 6};
-  std::vector<float> out(x.size());
-  rmsnorm(out.data(), x.data(), w.data(), DType::F32, 2, 6, 1e-5f);
-  for (int r = 0; r < 2; ++r) {
-    double ss = 0;
-    for (int c = 0; c < 6; ++c) ss += double(x[r * 6 + c]) * x[r * 6 + c];
-    for (int c = 0; c < 6; ++c)
-      CHECK(std::fabs(out[r * 6 + c] - x[r * 6 + c] / std::sqrt(ss / 6 + 1e-5) * w[c]) < 1e-5);
-  }
+  // Widths below, at and past the four running sums' stride, weights in every dtype.
+  for (DType dt : {DType::F32, DType::F16, DType::BF16})
+    for (int d : {3, 6, 37}) {
+      const auto x = random_floats(size_t(2 * d), uint32_t(5 + d));
+      const auto wb = encode(random_floats(size_t(d), uint32_t(9 + d)), dt);
+      std::vector<float> out(x.size());
+      rmsnorm(out.data(), x.data(), wb.data(), dt, 2, d, 1e-5f);
+      for (int r = 0; r < 2; ++r) {
+        double ss = 0;
+        for (int c = 0; c < d; ++c) ss += double(x[r * d + c]) * x[r * d + c];
+        for (int c = 0; c < d; ++c) {
+          const double want = x[r * d + c] / std::sqrt(ss / d + 1e-5) * load_as_f32(wb.data(), dt, size_t(c));
+          CHECK_MSG(std::fabs(out[r * d + c] - want) < 1e-5, std::string(dtype_name(dt)) + " d=" + std::to_string(d));
+        }
+      }
+    }
   // Rotating by position p then reading the pair back recovers the angle p * inv_freq.
   std::vector<float> head{1, 0, 0, 0};  // head_dim 4: pairs (0, 2) and (1, 3)
   const double inv_freq[2] = {0.5, 0.25};

@@ -9,10 +9,15 @@
 namespace lckv {
 
 void rmsnorm(float* out, const float* x, const void* weight, DType weight_dtype, int64_t n, int64_t d, float eps) {
-  // The weight widened once per call, not once per row (a prefill normalizes 512 rows with it).
-  thread_local std::vector<float> w;
-  w.resize(size_t(d));
-  convert_to_f32(w.data(), weight, weight_dtype, d);
+  // An F16/BF16 weight widened once per call, not once per row (a prefill normalizes 512
+  // rows with it); an F32 one is read in place.
+  thread_local std::vector<float> widened;
+  const float* w = static_cast<const float*>(weight);
+  if (weight_dtype != DType::F32) {
+    widened.resize(size_t(d));
+    convert_to_f32(widened.data(), weight, weight_dtype, d);
+    w = widened.data();
+  }
   for (int64_t i = 0; i < n; ++i) {
     const float* xi = x + i * d;
     // Four running sums instead of one chain of dependent adds (four times the throughput);
@@ -24,7 +29,7 @@ void rmsnorm(float* out, const float* x, const void* weight, DType weight_dtype,
     for (; c < d; ++c) part[0] += double(xi[c]) * double(xi[c]);
     const double sum_sq = (part[0] + part[1]) + (part[2] + part[3]);
     const float inv = float(1.0 / std::sqrt(sum_sq / double(d) + double(eps)));
-    for (int64_t c = 0; c < d; ++c) out[i * d + c] = xi[c] * inv * w[size_t(c)];
+    for (int64_t c = 0; c < d; ++c) out[i * d + c] = xi[c] * inv * w[c];
   }
 }
 
