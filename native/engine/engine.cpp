@@ -35,6 +35,7 @@ void Engine::Activations::ensure(const ModelConfig& cfg, int64_t n) {
   this->q.resize(q), att.resize(q);
   k.resize(kv), v.resize(kv);
   gate.resize(ffn), up.resize(ffn);
+  rope.resize(size_t(n * cfg.head_dim));
   rows = n;
 }
 
@@ -81,6 +82,11 @@ void Engine::embed(const int32_t* tokens, int64_t n) {
   for (int64_t i = 0; i < n; ++i) embedding_row(act_.x.data() + i * cfg_.hidden_size, w_.embed, tokens[i]);
 }
 
+void Engine::set_rope_angles(int64_t n, int64_t pos0, const int64_t* positions) {
+  for (int64_t i = 0; i < n; ++i)
+    rope_angles(act_.rope.data() + i * cfg_.head_dim, positions ? positions[i] : pos0 + i, cfg_.head_dim, inv_freq_.data());
+}
+
 void Engine::run_layer(const Rows& rows, int32_t layer) {
   const LayerWeights& lw = w_.layers[size_t(layer)];
   const PackedLayer& pw = packed_.layers[size_t(layer)];
@@ -98,12 +104,10 @@ void Engine::run_layer(const Rows& rows, int32_t layer) {
   auto residual = [&] {  // x += proj
     for_row_ranges(threads_, n, [&](int64_t i0, int64_t i1) { add_inplace(x + i0 * d, act_.proj.data() + i0 * d, (i1 - i0) * d); });
   };
-  // Rotates row i of `t` ([n, heads * head_dim]) by its own position.
+  // Rotates row i of `t` ([n, heads * head_dim]) by its own position (row first + i of the pass).
   auto rope = [&](float* t, int32_t heads, int64_t width) {
     for_row_ranges(threads_, n, [&](int64_t i0, int64_t i1) {
-      if (rows.seq) return rope_apply(t + i0 * width, i1 - i0, heads, cfg_.head_dim, rows.pos0 + i0, inv_freq_.data());
-      for (int64_t i = i0; i < i1; ++i)
-        rope_apply(t + i * width, 1, heads, cfg_.head_dim, rows.positions[i], inv_freq_.data());
+      rope_rotate(t + i0 * width, i1 - i0, heads, cfg_.head_dim, act_.rope.data() + (rows.first + i0) * cfg_.head_dim);
     });
   };
 
@@ -201,6 +205,7 @@ void Engine::run_into(Sequence& seq, const RunRequest& req, float* out) {
     if (act_.kept.size() < size_t(rows * d)) act_.kept.resize(size_t(rows * d));
     for (int64_t i = 0; i < n; ++i) {
       embed(req.tokens + i, 1);
+      set_rope_angles(1, pos0 + i, nullptr);
       Rows one;
       one.n = 1, one.seq = &seq, one.pos0 = pos0 + i;
       run_layers(one, 0, cfg_.n_layers);
@@ -210,6 +215,7 @@ void Engine::run_into(Sequence& seq, const RunRequest& req, float* out) {
   } else {
     act_.ensure(cfg_, n);
     embed(req.tokens, n);
+    set_rope_angles(n, pos0, nullptr);
     const int32_t passes = req.passes > 0 ? req.passes : std::max(1, cfg_.forward_passes + cfg_.backward_passes);
     // Pass k makes positions < k exact, so passes beyond n recompute identical values.
     prefill_iterative(seq, pos0, n, int32_t(std::min<int64_t>(passes, n)));
@@ -227,6 +233,7 @@ void Engine::decode_into(Sequence* const* seqs, const int32_t* tokens, int64_t n
   const std::vector<int64_t> positions = begin_decode(cfg_, seqs, tokens, n);
   act_.ensure(cfg_, n);
   embed(tokens, n);
+  set_rope_angles(n, 0, positions.data());
   Rows rows;
   rows.n = n, rows.seqs = seqs, rows.positions = positions.data();
   run_layers(rows, 0, cfg_.n_layers);

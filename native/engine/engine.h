@@ -48,6 +48,7 @@ class Engine : public ModelEngine {
   struct Activations {
     // Mapped from the OS (they reach megabytes in a long prefill): freed, they go back at once.
     LargeVector<float> x, xb, q, k, v, att, proj, gate, up, x_in;  // [rows, width of each]
+    LargeVector<float> rope;    // [rows, head_dim]: each row's RoPE angles, set once per forward pass
     LargeVector<float> normed;  // [logit rows, hidden]: sized by logits()
     LargeVector<float> kept;    // [logit rows, hidden]: a sequential prefill's final states that get logits
     std::vector<KvView> views;  // [rows] the K/V each row reads (batched decode)
@@ -68,6 +69,8 @@ class Engine : public ModelEngine {
 
   void ensure_packed();  // with mutex_ held
   void embed(const int32_t* tokens, int64_t n);
+  // The RoPE angles of rows 0 .. n-1: at positions[i], or pos0 + i when positions is null.
+  void set_rope_angles(int64_t n, int64_t pos0, const int64_t* positions);
   void run_layers(const Rows& rows, int32_t begin, int32_t end);
   void check_cancel() const;
   void run_layer(const Rows& rows, int32_t layer);

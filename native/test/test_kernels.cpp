@@ -346,4 +346,19 @@ TEST_CASE("rmsnorm and rope match their formulas") {
   rope_apply(head.data(), 1, 1, 4, 3, inv_freq);
   CHECK(std::fabs(head[0] - std::cos(1.5)) < 1e-6 && std::fabs(head[2] - std::sin(1.5)) < 1e-6);
   CHECK(head[1] == 0.0f && head[3] == 0.0f);
+  // Rows at scattered positions (a batched decode) rotate by their own table rows, as each would alone.
+  for (int32_t hd : {4, 10, 64}) {
+    const int32_t heads = 3;
+    const int64_t positions[3] = {7, 0, 1000};
+    std::vector<double> freq;
+    for (int32_t f = 0; f < hd / 2; ++f) freq.push_back(std::pow(10000.0, -2.0 * f / hd));
+    const auto x = random_floats(size_t(3 * heads * hd), uint32_t(hd));
+    std::vector<float> angles(size_t(3 * hd)), rotated = x, alone = x;
+    for (int i = 0; i < 3; ++i) {
+      rope_angles(angles.data() + i * hd, positions[i], hd, freq.data());
+      rope_apply(alone.data() + i * heads * hd, 1, heads, hd, positions[i], freq.data());
+    }
+    rope_rotate(rotated.data(), 3, heads, hd, angles.data());
+    CHECK_MSG(rotated == alone, "head_dim " + std::to_string(hd));
+  }
 }

@@ -33,20 +33,36 @@ void rmsnorm(float* out, const float* x, const void* weight, DType weight_dtype,
   }
 }
 
-void rope_apply(float* x, int64_t n, int32_t n_heads, int32_t head_dim, int64_t pos0, const double* inv_freq) {
+void rope_angles(float* angles, int64_t position, int32_t head_dim, const double* inv_freq) {
+  const int32_t half = head_dim / 2;
+  for (int32_t f = 0; f < half; ++f) {
+    const double angle = double(position) * inv_freq[f];
+    angles[f] = float(std::cos(angle));
+    angles[half + f] = float(std::sin(angle));
+  }
+}
+
+void rope_rotate(float* x, int64_t n, int32_t n_heads, int32_t head_dim, const float* angles) {
   const int32_t half = head_dim / 2;
   for (int64_t i = 0; i < n; ++i) {
-    const double pos = double(pos0 + i);
-    for (int32_t f = 0; f < half; ++f) {
-      const double angle = pos * inv_freq[f];
-      const float c = float(std::cos(angle)), s = float(std::sin(angle));
-      for (int32_t h = 0; h < n_heads; ++h) {
-        float* head = x + (i * n_heads + h) * head_dim;
+    const float* c = angles + i * head_dim;
+    const float* s = c + half;
+    for (int32_t h = 0; h < n_heads; ++h) {
+      float* head = x + (i * n_heads + h) * head_dim;
+      for (int32_t f = 0; f < half; ++f) {
         const float a = head[f], b = head[f + half];
-        head[f] = a * c - b * s;
-        head[f + half] = b * c + a * s;
+        head[f] = a * c[f] - b * s[f];
+        head[f + half] = b * c[f] + a * s[f];
       }
     }
+  }
+}
+
+void rope_apply(float* x, int64_t n, int32_t n_heads, int32_t head_dim, int64_t pos0, const double* inv_freq) {
+  std::vector<float> angles(static_cast<size_t>(head_dim));
+  for (int64_t i = 0; i < n; ++i) {
+    rope_angles(angles.data(), pos0 + i, head_dim, inv_freq);
+    rope_rotate(x + i * n_heads * head_dim, 1, n_heads, head_dim, angles.data());
   }
 }
 
