@@ -12,20 +12,10 @@
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/ops.h"
 #include "test/check.h"
+#include "test/random_data.h"
 
 using namespace lckv;
-
-namespace {
-
-std::vector<float> random_floats(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, 1.0f);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(rng);
-  return v;
-}
-
-}  // namespace
+using namespace lckv::test;
 
 TEST_CASE("large buffers: zero-filled, writable to the end, page-aligned (2 MiB-aligned from 2 MiB)") {
   for (size_t bytes : {size_t(1), size_t(100), size_t(4096), size_t(4097), size_t(2) << 20, (size_t(3) << 20) + 5}) {

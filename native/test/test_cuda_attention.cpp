@@ -44,8 +44,8 @@ struct PagedFixture {
     for (size_t s = 0; s < lengths.size(); ++s)
       for (int64_t b = 0; b < (lengths[s] + kBlock - 1) / kBlock; ++b) tables[s * size_t(table_stride) + size_t(b)] = ids[next++];
     const size_t rows = ids.size() * kBlock;
-    k = cuda_encode(cuda_random_floats(rows * size_t(width), seed + 1), dtype);
-    v = cuda_encode(cuda_random_floats(rows * size_t(width), seed + 2), dtype);
+    k = encode(random_floats(rows * size_t(width), seed + 1), dtype);
+    v = encode(random_floats(rows * size_t(width), seed + 2), dtype);
     dk = to_device(k), dv = to_device(v), dtables = to_device(tables);
   }
 
@@ -83,7 +83,7 @@ TEST_CASE("cuda paged decode attention: many sequences, GQA, masks and windows m
       const auto [heads, kv_heads, hd] = s;
       const AttentionShape shape{heads, kv_heads, hd};
       const PagedFixture fx(lengths, int64_t(kv_heads) * hd, dt, uint32_t(heads * 31 + hd));
-      const auto q = cuda_random_floats(size_t(n * heads * hd), uint32_t(hd));
+      const auto q = random_floats(size_t(n * heads * hd), uint32_t(hd));
       auto dq = to_device(q), dpos = to_device(positions);
       std::vector<KvView> views;
       for (size_t i = 0; i < lengths.size(); ++i) views.push_back(fx.host_view(i));
@@ -108,7 +108,7 @@ TEST_CASE("cuda paged decode attention: one long sequence split over many blocks
     const AttentionShape shape{32, 4, 64};
     const PagedFixture fx({len}, 4 * 64, DType::F16, 77);
     const std::vector<int64_t> positions = {len - 1};
-    const auto q = cuda_random_floats(32 * 64, 5);
+    const auto q = random_floats(32 * 64, 5);
     const AttentionMask mask{true, 0};
     std::vector<float> want(q.size());
     const KvView view = fx.host_view(0);
@@ -132,7 +132,7 @@ TEST_CASE("cuda prefill attention: tiles, prefixes, GQA, masks and windows match
       const AttentionShape shape{heads, kv_heads, hd};
       for (auto [n, pos0] : {std::pair{1, 0}, std::pair{1, 9}, std::pair{7, 0}, std::pair{40, 3}, std::pair{100, 33}}) {
         const PagedFixture fx({pos0 + n}, int64_t(kv_heads) * hd, dt, uint32_t(n * 13 + hd));
-        const auto q = cuda_random_floats(size_t(n * heads * hd), uint32_t(pos0 + 3));
+        const auto q = random_floats(size_t(n * heads * hd), uint32_t(pos0 + 3));
         auto dq = to_device(q);
         for (bool no_diag : {false, true})
           for (int32_t window : {0, 1, 5, 37}) {

@@ -7,8 +7,6 @@
 //
 // Prompts stay below 32 tokens so every product takes the built-in CUDA kernels (the cuBLAS
 // path rounds inputs to 16 bits and is compared op by op in test_cuda_matmul.cpp).
-#include <unistd.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -20,68 +18,13 @@
 #include "engine/cuda_engine.h"
 #include "engine/engine.h"
 #include "test/check.h"
+#include "test/random_data.h"
 #include "test/test_cuda_util.h"
 
 using namespace lckv;
 using namespace lckv::test;
 
 namespace {
-
-// Random weights for every tensor WeightStore::bind asks for, in one temporary file that is
-// deleted with the checkpoint (the engines keep their own mappings or device copies).
-struct Checkpoint {
-  std::string path;
-  std::vector<TensorDesc> tensors;
-
-  Checkpoint(const ModelConfig& cfg, DType dtype, uint32_t seed) {
-    char name[] = "/tmp/lckv_cuda_engine_XXXXXX";
-    const int fd = mkstemp(name);
-    if (fd < 0) throw Error("FILE_READ_FAILED", "cannot create a temporary checkpoint");
-    path = name;
-    const LayerPlan plan(cfg.layer_types, cfg.n_layers, cfg.force_nodiag);
-    const int64_t d = cfg.hidden_size, ffn = cfg.intermediate_size;
-    const int64_t q_width = int64_t(cfg.n_heads) * cfg.head_dim, kv_width = int64_t(cfg.n_kv_heads) * cfg.head_dim;
-    std::vector<uint8_t> bytes;
-    uint32_t next_seed = seed;
-    // Scales that keep activations O(1) and logits spread out (few greedy near-ties).
-    auto add = [&](const std::string& tensor, int64_t rows, int64_t cols, float mean, float scale) {
-      std::vector<float> v = cuda_random_floats(size_t(rows * cols), next_seed++, scale);
-      for (float& x : v) x += mean;
-      const std::vector<uint8_t> encoded = cuda_encode(v, dtype);
-      TensorDesc t;
-      t.name = tensor, t.dtype = dtype, t.offset = bytes.size(), t.nbytes = encoded.size();
-      t.shape = rows == 1 ? std::vector<int64_t>{cols} : std::vector<int64_t>{rows, cols};
-      tensors.push_back(t);
-      bytes.insert(bytes.end(), encoded.begin(), encoded.end());
-    };
-    const float proj = 1.0f / std::sqrt(float(d)), down = 1.0f / std::sqrt(float(ffn));
-    add("model.embed_tokens.weight", cfg.vocab_size, d, 0.0f, 1.0f);
-    add("model.norm.weight", 1, d, 1.0f, 0.1f);
-    if (!cfg.tie_word_embeddings) add("lm_head.weight", cfg.vocab_size, d, 0.0f, proj);
-    for (int32_t i = 0; i < cfg.n_layers; ++i) {
-      const std::string p = "model.layers." + std::to_string(i) + ".";
-      add(p + "input_layernorm.weight", 1, d, 1.0f, 0.1f);
-      add(p + "self_attn.q_proj.weight", q_width, d, 0.0f, proj);
-      if (plan.role(i).computes_kv) {
-        add(p + "self_attn.k_proj.weight", kv_width, d, 0.0f, proj);
-        add(p + "self_attn.v_proj.weight", kv_width, d, 0.0f, proj);
-      }
-      add(p + "self_attn.o_proj.weight", d, q_width, 0.0f, 1.0f / std::sqrt(float(q_width)));
-      add(p + "post_attention_layernorm.weight", 1, d, 1.0f, 0.1f);
-      add(p + "mlp.gate_proj.weight", ffn, d, 0.0f, proj);
-      add(p + "mlp.up_proj.weight", ffn, d, 0.0f, proj);
-      add(p + "mlp.down_proj.weight", d, ffn, 0.0f, down);
-    }
-    const bool written = write(fd, bytes.data(), bytes.size()) == ssize_t(bytes.size());
-    close(fd);
-    if (!written) throw Error("FILE_READ_FAILED", "cannot write the temporary checkpoint");
-  }
-  ~Checkpoint() { unlink(path.c_str()); }
-  Checkpoint(const Checkpoint&) = delete;
-  Checkpoint& operator=(const Checkpoint&) = delete;
-
-  std::unique_ptr<WeightStore> store() const { return std::make_unique<WeightStore>(std::vector<std::string>{path}, tensors); }
-};
 
 struct Layout {
   const char* name;
@@ -132,7 +75,7 @@ std::vector<int32_t> compare_logits(const std::vector<float>& cpu, const std::ve
 
 void check_layout(const Layout& layout) {
   const ModelConfig cfg = config_of(layout);
-  const Checkpoint ckpt(cfg, layout.weights, 7);
+  const RandomCheckpoint ckpt(cfg, layout.weights, 7);
   EngineOptions opts;
   opts.threads = 2, opts.kv_dtype = layout.kv, opts.kv_tokens = 256;
   Engine cpu(cfg, ckpt.store(), opts);
@@ -204,7 +147,7 @@ TEST_CASE("cuda engine: whole-model prefill and batched greedy decode match the 
 TEST_CASE("cuda engine: without a device, construction fails with DEVICE_UNAVAILABLE") {
   if (cuda::device_available()) return;
   const Layout layout{"standard", "0_1", 4, 4, 4096, false, DType::F32, DType::F32};
-  const Checkpoint ckpt(config_of(layout), layout.weights, 1);
+  const RandomCheckpoint ckpt(config_of(layout), layout.weights, 1);
   std::string code;
   try {
     CudaEngine engine(config_of(layout), ckpt.store(), EngineOptions{});

@@ -16,8 +16,8 @@ TEST_CASE("cuda matmul_builtin: warp-per-row and tiled kernels match the referen
     for (int64_t n : {1, 2, 5, 8, 9, 17, 70})
       for (int64_t rows : {1, 3, 17, 65})
         for (int64_t cols : {1, 7, 8, 15, 16, 33, 100, 264}) {
-          const auto wb = cuda_encode(cuda_random_floats(size_t(rows * cols), uint32_t(rows * 131 + cols)), dt);
-          const auto x = cuda_random_floats(size_t(n * cols), uint32_t(n + 7));
+          const auto wb = encode(random_floats(size_t(rows * cols), uint32_t(rows * 131 + cols)), dt);
+          const auto x = random_floats(size_t(n * cols), uint32_t(n + 7));
           std::vector<float> want(size_t(n * rows));
           matmul_reference(want.data(), x.data(), n, WeightView{wb.data(), dt, rows, cols});
           auto dw = to_device(wb), dx = to_device(x);
@@ -35,8 +35,8 @@ TEST_CASE("cuda matmul: the dispatched path (cuBLAS when linked) is within its i
   for (DType dt : {DType::F32, DType::F16, DType::BF16})
     for (int64_t n : {1, 31, 32, 200}) {
       const int64_t rows = 300, cols = 2048;
-      const auto wb = cuda_encode(cuda_random_floats(size_t(rows * cols), 3, 0.05f), dt);
-      const auto x = cuda_random_floats(size_t(n * cols), 4);
+      const auto wb = encode(random_floats(size_t(rows * cols), 3, 0.05f), dt);
+      const auto x = random_floats(size_t(n * cols), 4);
       std::vector<float> want(size_t(n * rows));
       matmul_reference(want.data(), x.data(), n, WeightView{wb.data(), dt, rows, cols});
       auto dw = to_device(wb), dx = to_device(x);

@@ -19,8 +19,8 @@ TEST_CASE("cuda rmsnorm: every weight dtype and odd width matches the CPU") {
   for (DType dt : {DType::F32, DType::F16, DType::BF16})
     for (int64_t n : {1, 3, 17})
       for (int64_t d : {1, 7, 64, 100, 2048}) {
-        const auto x = cuda_random_floats(size_t(n * d), uint32_t(n * 7 + d), 3.0f);
-        const auto wb = cuda_encode(cuda_random_floats(size_t(d), 5), dt);
+        const auto x = random_floats(size_t(n * d), uint32_t(n * 7 + d), 3.0f);
+        const auto wb = encode(random_floats(size_t(d), 5), dt);
         std::vector<float> want(x.size());
         rmsnorm(want.data(), x.data(), wb.data(), dt, n, d, 1e-5f);
         auto dx = to_device(x), dw = to_device(wb);
@@ -37,7 +37,7 @@ TEST_CASE("cuda rope: prefill positions and per-row decode positions match the C
     for (int64_t n : {1, 5, 33}) {
       std::vector<double> inv_freq;
       for (int32_t i = 0; i < hd / 2; ++i) inv_freq.push_back(std::pow(10000.0, -2.0 * i / double(hd)));
-      const auto x = cuda_random_floats(size_t(n * heads * hd), uint32_t(n + hd));
+      const auto x = random_floats(size_t(n * heads * hd), uint32_t(n + hd));
       std::vector<int64_t> positions;
       for (int64_t i = 0; i < n; ++i) positions.push_back((i * 977 + 13) % 5000);
       const int64_t pos0 = 4093;
@@ -60,7 +60,7 @@ TEST_CASE("cuda rope: prefill positions and per-row decode positions match the C
 TEST_CASE("cuda silu_mul and add_inplace match the CPU") {
   if (!cuda_ready()) return;
   for (int64_t count : {1, 255, 256, 1000, 70001}) {
-    const auto gate = cuda_random_floats(size_t(count), 1, 4.0f), up = cuda_random_floats(size_t(count), 2);
+    const auto gate = random_floats(size_t(count), 1, 4.0f), up = random_floats(size_t(count), 2);
     std::vector<float> want_silu = gate, want_add = gate;
     silu_mul(want_silu.data(), up.data(), count);
     add_inplace(want_add.data(), up.data(), count);
@@ -78,7 +78,7 @@ TEST_CASE("cuda embedding_gather: rows of every table dtype widened exactly") {
   for (DType dt : {DType::F32, DType::F16, DType::BF16})
     for (int64_t d : {1, 9, 64, 300}) {
       const int64_t vocab = 50;
-      const auto table = cuda_encode(cuda_random_floats(size_t(vocab * d), uint32_t(d)), dt);
+      const auto table = encode(random_floats(size_t(vocab * d), uint32_t(d)), dt);
       const std::vector<int32_t> tokens = {0, 49, 7, 7, 23};
       const int64_t n = int64_t(tokens.size());
       std::vector<float> want(size_t(n * d));
@@ -95,7 +95,7 @@ TEST_CASE("cuda argmax_rows: the largest logit, the lowest index on ties") {
   if (!cuda_ready()) return;
   for (int64_t vocab : {1, 31, 32000, 128257}) {
     const int64_t n = 4;
-    auto logits = cuda_random_floats(size_t(n * vocab), uint32_t(vocab));
+    auto logits = random_floats(size_t(n * vocab), uint32_t(vocab));
     // Row 1: a tie between two maxima; row 2: every value equal; row 3: the maximum last.
     if (vocab > 3) logits[size_t(vocab + 2)] = logits[size_t(vocab + vocab - 1)] = 100.0f;
     for (int64_t c = 0; c < vocab; ++c) logits[size_t(2 * vocab + c)] = -1.0f;
@@ -116,10 +116,10 @@ TEST_CASE("cuda argmax_rows: the largest logit, the lowest index on ties") {
 
 TEST_CASE("cuda convert_from_f32: f16 and bf16 rounding equals the CPU's, bit for bit") {
   if (!cuda_ready()) return;
-  auto src = cuda_random_floats(100000, 9, 100.0f);
+  auto src = random_floats(100000, 9, 100.0f);
   for (float special : {0.0f, -0.0f, 65504.0f, 65520.0f, 1e-8f, -3e-5f, 1e30f, INFINITY, -INFINITY}) src.push_back(special);
   for (DType dt : {DType::F16, DType::BF16}) {
-    const auto want = cuda_encode(src, dt);
+    const auto want = encode(src, dt);
     auto dsrc = to_device(src);
     cuda::DeviceBuffer dout(want.size());
     cuda::convert_from_f32(dout.data(), dt, dsrc.as<float>(), int64_t(src.size()), nullptr);
@@ -137,7 +137,7 @@ TEST_CASE("cuda kv_append and kv_zero write the rows Sequence::write and zero wr
       b.reserve(3 * bt);  // b takes blocks first, so a's table is not the identity
       a.reserve(5 * bt + 3);
       const int64_t pos0 = 4, n = 70;
-      const auto k = cuda_random_floats(size_t(n * width), 1), v = cuda_random_floats(size_t(n * width), 2);
+      const auto k = random_floats(size_t(n * width), 1), v = random_floats(size_t(n * width), 2);
       const size_t row_bytes = size_t(width) * dtype_size(dt), pool_rows = size_t(n_blocks * bt);
       // The pool as the GPU sees it, starting from the CPU pool's current bytes.
       std::vector<uint8_t> k_host(pool_rows * row_bytes), v_host(pool_rows * row_bytes);
@@ -170,7 +170,7 @@ TEST_CASE("cuda kv_append: batched decode rows land in their own sequence's bloc
   // Three sequences with tables of stride 4; row i appends at positions[i] of sequence i.
   const std::vector<int32_t> tables = {5, 2, 0, 0, 11, 0, 0, 0, 1, 3, 7, 9};
   const std::vector<int64_t> positions = {17, 0, 63};
-  const auto k = cuda_random_floats(size_t(n * width), 3), v = cuda_random_floats(size_t(n * width), 4);
+  const auto k = random_floats(size_t(n * width), 3), v = random_floats(size_t(n * width), 4);
   std::vector<uint8_t> zeros(size_t(n_blocks * bt * width) * 2, 0);
   auto dk = to_device(zeros), dv = to_device(zeros), dkn = to_device(k), dvn = to_device(v);
   auto dtab = to_device(tables), dpos = to_device(positions);

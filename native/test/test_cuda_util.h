@@ -1,13 +1,13 @@
 // Helpers of the CUDA tests: skipping cleanly where no device is present, moving vectors
-// to and from the device, random inputs and the error measure the CPU tests use.
+// to and from the device, and the error measure the CPU tests use (random inputs:
+// random_data.h).
 #pragma once
 #include <cmath>
 #include <cstdio>
-#include <random>
 #include <vector>
 
-#include "kernels/cpu/ops.h"
 #include "kernels/cuda/device.h"
+#include "test/random_data.h"
 
 namespace lckv::test {
 
@@ -32,21 +32,6 @@ std::vector<T> from_device(const cuda::DeviceBuffer& buf, size_t count) {
   cuda::device_synchronize();
   buf.download(host.data(), count * sizeof(T));
   return host;
-}
-
-inline std::vector<float> cuda_random_floats(size_t n, uint32_t seed, float scale = 1.0f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, scale);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(rng);
-  return v;
-}
-
-// f32 values stored in `dtype`, as bytes.
-inline std::vector<uint8_t> cuda_encode(const std::vector<float>& v, DType dtype) {
-  std::vector<uint8_t> out(v.size() * dtype_size(dtype));
-  convert_from_f32(out.data(), dtype, v.data(), int64_t(v.size()));
-  return out;
 }
 
 // Largest absolute difference relative to the largest magnitude of `want`.

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <random>
 #include <vector>
 
 #include "kernels/cpu/attention.h"
@@ -11,25 +10,12 @@
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/ops.h"
 #include "test/check.h"
+#include "test/random_data.h"
 
 using namespace lckv;
+using namespace lckv::test;
 
 namespace {
-
-std::vector<float> random_floats(size_t n, uint32_t seed, float scale = 1.0f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, scale);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(rng);
-  return v;
-}
-
-// Stores f32 values in `dtype`; returns the bytes.
-std::vector<uint8_t> encode(const std::vector<float>& v, DType dtype) {
-  std::vector<uint8_t> out(v.size() * dtype_size(dtype));
-  convert_from_f32(out.data(), dtype, v.data(), int64_t(v.size()));
-  return out;
-}
 
 // x as the avx512bf16 path sees it: every value rounded to bf16.
 std::vector<float> rounded_to_bf16(const std::vector<float>& x) {
