@@ -12,7 +12,11 @@ namespace lckv {
 
 class Sequence {
  public:
-  explicit Sequence(std::shared_ptr<KvPool> pool) : pool_(std::move(pool)) {}
+  // max_positions: the most the sequence may hold (the model's context). Its block table
+  // takes that room up front, so a decode step that opens a block never reallocates it.
+  explicit Sequence(std::shared_ptr<KvPool> pool, int64_t max_positions = 0) : pool_(std::move(pool)) {
+    table_.reserve(size_t((max_positions + KvPool::kBlockTokens - 1) / KvPool::kBlockTokens));
+  }
   ~Sequence() { pool_->block_pool_free(table_); }
   Sequence(const Sequence&) = delete;
   Sequence& operator=(const Sequence&) = delete;

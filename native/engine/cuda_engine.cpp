@@ -76,7 +76,7 @@ WeightView CudaEngine::upload(const WeightView& host) {
   return view;
 }
 
-std::unique_ptr<Sequence> CudaEngine::new_sequence() const { return std::make_unique<Sequence>(pool_); }
+std::unique_ptr<Sequence> CudaEngine::new_sequence() const { return std::make_unique<Sequence>(pool_, cfg_.max_positions); }
 
 void CudaEngine::ensure_rows(int64_t n) {
   if (n <= act_.rows) return;
@@ -244,7 +244,8 @@ void CudaEngine::decode_into(Sequence* const* seqs, const int32_t* tokens, int64
                              float* out) {
   std::lock_guard<std::mutex> lock(mutex_);
   cancel_ = nullptr;  // a batch step is short; an aborted row is dropped after it
-  const std::vector<int64_t> positions = begin_decode(cfg_, seqs, tokens, n);
+  std::vector<int64_t> positions(static_cast<size_t>(n));
+  begin_decode(cfg_, seqs, tokens, n, positions.data());
   ensure_rows(n);
   act_.tokens.upload(tokens, size_t(n) * sizeof(int32_t));
   act_.positions.upload(positions.data(), size_t(n) * sizeof(int64_t));

@@ -36,6 +36,7 @@ void Engine::Activations::ensure(const ModelConfig& cfg, int64_t n) {
   k.resize(kv), v.resize(kv);
   gate.resize(ffn), up.resize(ffn);
   rope.resize(size_t(n * cfg.head_dim));
+  positions.resize(size_t(n));
   rows = n;
 }
 
@@ -76,7 +77,7 @@ void Engine::ensure_packed() {
   if (packing_.valid()) packed_ = packing_.get();  // rethrows what packing threw (out of memory)
 }
 
-std::unique_ptr<Sequence> Engine::new_sequence() const { return std::make_unique<Sequence>(pool_); }
+std::unique_ptr<Sequence> Engine::new_sequence() const { return std::make_unique<Sequence>(pool_, cfg_.max_positions); }
 
 void Engine::embed(const int32_t* tokens, int64_t n) {
   for (int64_t i = 0; i < n; ++i) embedding_row(act_.x.data() + i * cfg_.hidden_size, w_.embed, tokens[i]);
@@ -230,14 +231,15 @@ void Engine::decode_into(Sequence* const* seqs, const int32_t* tokens, int64_t n
   std::lock_guard<std::mutex> lock(mutex_);
   ensure_packed();
   cancel_ = nullptr;  // a batch step is short; an aborted row is dropped after it
-  const std::vector<int64_t> positions = begin_decode(cfg_, seqs, tokens, n);
   act_.ensure(cfg_, n);
+  int64_t* positions = act_.positions.data();
+  begin_decode(cfg_, seqs, tokens, n, positions);
   embed(tokens, n);
-  set_rope_angles(n, 0, positions.data());
+  set_rope_angles(n, 0, positions);
   Rows rows;
-  rows.n = n, rows.seqs = seqs, rows.positions = positions.data();
+  rows.n = n, rows.seqs = seqs, rows.positions = positions;
   run_layers(rows, 0, cfg_.n_layers);
-  for (int64_t i = 0; i < n; ++i) end_pass(cfg_, plan_, *seqs[i], positions[size_t(i)] + 1);
+  for (int64_t i = 0; i < n; ++i) end_pass(cfg_, plan_, *seqs[i], positions[i] + 1);
   if (!want_logits) return logits(act_.x.data(), n, out);
   const int64_t d = cfg_.hidden_size;
   int64_t wanted = 0;

@@ -49,6 +49,7 @@ class Engine : public ModelEngine {
     // Mapped from the OS (they reach megabytes in a long prefill): freed, they go back at once.
     LargeVector<float> x, xb, q, k, v, att, proj, gate, up, x_in;  // [rows, width of each]
     LargeVector<float> rope;    // [rows, head_dim]: each row's RoPE angles, set once per forward pass
+    std::vector<int64_t> positions;  // [rows]: each row's position in a batched decode step
     LargeVector<float> normed;  // [logit rows, hidden]: sized by logits()
     LargeVector<float> kept;    // [logit rows, hidden]: a sequential prefill's final states that get logits
     std::vector<KvView> views;  // [rows] the K/V each row reads (batched decode)

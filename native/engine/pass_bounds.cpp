@@ -32,18 +32,16 @@ int64_t begin_run(const ModelConfig& cfg, Sequence& seq, const int32_t* tokens, 
   return pos0;
 }
 
-std::vector<int64_t> begin_decode(const ModelConfig& cfg, Sequence* const* seqs, const int32_t* tokens, int64_t n) {
+void begin_decode(const ModelConfig& cfg, Sequence* const* seqs, const int32_t* tokens, int64_t n, int64_t* positions) {
   if (n <= 0) throw Error("INVALID_ARGUMENT", "at least one sequence is required");
   check_tokens(cfg, tokens, n);
-  std::vector<int64_t> positions(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) {
     for (int64_t j = 0; j < i; ++j)
       if (seqs[j] == seqs[i]) throw Error("INVALID_ARGUMENT", "a sequence appears twice in one batch");
-    positions[size_t(i)] = seqs[i]->length();
-    check_context(cfg, positions[size_t(i)] + 1);
+    positions[i] = seqs[i]->length();
+    check_context(cfg, positions[i] + 1);
   }
-  for (int64_t i = 0; i < n; ++i) seqs[i]->reserve(positions[size_t(i)] + 1);
-  return positions;
+  for (int64_t i = 0; i < n; ++i) seqs[i]->reserve(positions[i] + 1);
 }
 
 void end_pass(const ModelConfig& cfg, const LayerPlan& plan, Sequence& seq, int64_t length) {

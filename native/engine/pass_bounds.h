@@ -16,8 +16,8 @@ namespace lckv {
 int64_t begin_run(const ModelConfig& cfg, Sequence& seq, const int32_t* tokens, int64_t n);
 
 // Checks one batched decode step (tokens[i] appended to seqs[i]) and takes each sequence's
-// next block where needed; returns each row's position.
-std::vector<int64_t> begin_decode(const ModelConfig& cfg, Sequence* const* seqs, const int32_t* tokens, int64_t n);
+// next block where needed; writes each row's position to positions[n].
+void begin_decode(const ModelConfig& cfg, Sequence* const* seqs, const int32_t* tokens, int64_t n, int64_t* positions);
 
 // Records that seq now holds `length` positions. When every layer slides, the blocks no
 // query will read again go back to the pool.

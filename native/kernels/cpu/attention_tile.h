@@ -113,6 +113,8 @@ class AttentionTile {
   void compute_segment(const float* q, int64_t g, int64_t lo, int64_t hi, float* o, float* m, float* l) {
     seg_lo_ = g * kAttentionSegment > lo ? g * kAttentionSegment : lo;
     seg_hi_ = (g + 1) * kAttentionSegment - 1 < hi ? (g + 1) * kAttentionSegment - 1 : hi;
+    // Room for a whole segment at once: a decode row's span grows by one position per step.
+    scores_.reserve(size_t(rows_ * heads_ * kAttentionSegment));
     scores_.resize(size_t(rows_ * heads_ * span()));
     rows_buf_.resize(size_t(kv_heads_ * chunk_ * hd_));
     for (int64_t i = 0; i < rows_ * heads_ * hd_; ++i) o[i] = 0.0f;
