@@ -2,6 +2,7 @@
 // and how many positions are final. Blocks return to the pool when the sequence is
 // cleared or destroyed.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -13,9 +14,11 @@ namespace lckv {
 class Sequence {
  public:
   // max_positions: the most the sequence may hold (the model's context). Its block table
-  // takes that room up front, so a decode step that opens a block never reallocates it.
+  // takes that room up front (at most the pool's blocks: a config may claim a huge context),
+  // so a decode step that opens a block never reallocates it.
   explicit Sequence(std::shared_ptr<KvPool> pool, int64_t max_positions = 0) : pool_(std::move(pool)) {
-    table_.reserve(size_t((max_positions + KvPool::kBlockTokens - 1) / KvPool::kBlockTokens));
+    const int64_t context_blocks = (max_positions + KvPool::kBlockTokens - 1) / KvPool::kBlockTokens;
+    table_.reserve(size_t(std::min<int64_t>(context_blocks, pool_->blocks_total())));
   }
   ~Sequence() { pool_->block_pool_free(table_); }
   Sequence(const Sequence&) = delete;

@@ -82,6 +82,18 @@ TEST_CASE("kv pool: blocks are taken all or nothing and come back when a sequenc
   CHECK(pool->bytes_total() == 5ull * 2 * 2 * KvPool::kBlockTokens * 8 * 2);
 }
 
+TEST_CASE("kv pool: a sequence's table takes room for its context, at most the pool's blocks") {
+  auto pool = std::make_shared<KvPool>(1, 8, DType::F16, 5);
+  const Sequence small(pool, 40), huge(pool, int64_t(1) << 40);
+  CHECK(small.table().capacity() >= 3);  // 40 positions: 3 blocks of 16
+  CHECK(huge.table().capacity() <= 5);   // a claimed context of 2^40 positions
+  // Taking every block of its context never moves the table.
+  Sequence grown(pool, 5 * KvPool::kBlockTokens);
+  const int32_t* before = grown.table().data();
+  grown.reserve(5 * KvPool::kBlockTokens);
+  CHECK(grown.blocks() == 5 && grown.table().data() == before);
+}
+
 TEST_CASE("kv pool: rows written through a block table read back in order") {
   auto pool = std::make_shared<KvPool>(3, 6, DType::F32, 8);
   Sequence filler(pool), seq(pool);
