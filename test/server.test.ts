@@ -8,7 +8,7 @@ import type * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import OpenAI from 'openai';
-import { DEFAULT_MODEL_DIR, loadModel, type Model } from '../lib';
+import { DEFAULT_MODEL_DIR, LckvError, loadModel, type Model } from '../lib';
 import { createServer, loadChatTemplate, type ChatTemplate, type ServerOptions } from '../lib/server';
 import { makeCheckpoint, removeDir, tmpDir } from './fixtures';
 
@@ -80,6 +80,20 @@ describe('server (OpenAI-compatible HTTP)', function () {
     await s?.close();
     await model?.dispose();
     if (dir) removeDir(dir);
+  });
+
+  it('bad createServer options throw an LckvError INVALID_ARGUMENT, naming the option', () => {
+    const bad: [unknown, RegExp][] = [
+      [{ maxQueue: 0 }, /maxQueue/],
+      [{ apiKey: '' }, /apiKey/],
+      [{ maxBodyBytes: 1.5 }, /maxBodyBytes/],
+      [{ log: 'yes' }, /log/],
+    ];
+    for (const [options, name] of bad)
+      assert.throws(
+        () => createServer(model, options as ServerOptions),
+        (e: unknown) => e instanceof LckvError && e.code === 'INVALID_ARGUMENT' && name.test(e.message),
+      );
   });
 
   it('GET /health and GET /v1/models', async () => {

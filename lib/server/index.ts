@@ -1,5 +1,6 @@
 import { randomBytes, timingSafeEqual, createHash } from 'node:crypto';
 import * as http from 'node:http';
+import { LckvError } from '../errors';
 import type { Model, GenerateResult, FinishReason } from '../model';
 import type { GenerateOptions } from '../options';
 import { ChatTemplate } from './chat-template';
@@ -39,7 +40,7 @@ type Handler = (req: http.IncomingMessage, res: http.ServerResponse, extra: stri
 
 function checkOptions(o: ServerOptions) {
   const fail = (m: string) => {
-    throw new TypeError(`createServer: ${m}`);
+    throw new LckvError('INVALID_ARGUMENT', `createServer: ${m}`);
   };
   if (typeof o !== 'object' || o === null) fail('options must be an object');
   if (o.modelId !== undefined && (typeof o.modelId !== 'string' || o.modelId.length === 0)) fail('modelId must be a non-empty string');
