@@ -99,6 +99,24 @@ describe('cli (lckv)', function () {
     assert.equal(bare.stdout, direct.text + '\n');
   });
 
+  it('generate: a reader that closes the pipe early stops it quietly (exit 0, no stderr)', async () => {
+    for (let round = 0; round < 3; round++) {
+      const child = spawn(process.execPath, ['--require', require.resolve('tsx/cjs'), CLI, 'generate', '--model', dir, '--max-tokens', '240', 'Once'], {
+        cwd: ROOT,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
+      child.stdout.once('data', () => child.stdout.destroy());  // like `| head -c 1`
+      const code = await new Promise<number | null>((resolve, reject) => {
+        child.on('error', reject);
+        child.on('close', resolve);
+      });
+      assert.equal(code, 0, stderr);
+      assert.equal(stderr, '');
+    }
+  });
+
   it('info: shape, layer plan and the cached layers', async () => {
     const [text, json] = await Promise.all([lckv(['info', '--model', dir]), lckv(['info', '--model', dir, '--json'])]);
     assert.equal(text.code, 0, text.stderr);

@@ -176,20 +176,32 @@ export async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
+let stdoutClosed = false;
+let onStdoutClosed: (() => void) | undefined;
+let stdoutWatched = false;
+
 /**
  * Watches stdout for a closed pipe (`lckv generate ... | head`): calls `onClosed` instead of
- * letting EPIPE crash the process. Returns a function that stops watching.
+ * letting EPIPE crash the process. Returns a function that stops calling it. The EPIPE
+ * handler itself stays for the life of the process: a write already under way when the
+ * reader left fails after the command has finished, and must fail quietly too.
  */
 export function watchStdout(onClosed: () => void): () => void {
-  const onError = (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') onClosed();
-    else throw err;
+  if (!stdoutWatched) {
+    stdoutWatched = true;
+    process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err;
+      stdoutClosed = true;
+      onStdoutClosed?.();
+    });
+  }
+  onStdoutClosed = onClosed;
+  return () => {
+    if (onStdoutClosed === onClosed) onStdoutClosed = undefined;
   };
-  process.stdout.on('error', onError);
-  return () => process.stdout.off('error', onError);
 }
 
 /** Writes to stdout unless the pipe is gone. */
 export function out(text: string): void {
-  if (!process.stdout.destroyed && !process.stdout.writableEnded) process.stdout.write(text);
+  if (!stdoutClosed && !process.stdout.destroyed && !process.stdout.writableEnded) process.stdout.write(text);
 }
