@@ -13,11 +13,13 @@ import { serve } from './cli/serve';
 
 const COMMANDS: Command[] = [generate, chat, info, perplexity, serve, bench];
 
+const SYNOPSIS_WIDTH = Math.max(...COMMANDS.map((c) => c.synopsis.length));
+
 function mainUsage(): string {
   return `Usage: lckv <command> [options]
 
 Commands:
-${COMMANDS.map((c) => `  ${c.summary}`).join('\n')}
+${COMMANDS.map((c) => `  ${c.synopsis.padEnd(SYNOPSIS_WIDTH)}   ${c.summary}`).join('\n')}
 
 Run 'lckv <command> --help' for the options of a command.
 Without --model the bundled model (${DEFAULT_MODEL_DIR}) is used.

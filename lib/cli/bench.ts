@@ -17,7 +17,8 @@ const SMALL_SHAPE = { ...BENCH_SHAPE, hiddenSize: 128, intermediateSize: 352, nu
 
 export const bench: Command = {
   name: 'bench',
-  summary: 'bench [--model DIR | --dtypes F16,...]                prefill/decode speed and memory, as a table',
+  synopsis: 'bench [--model DIR | --dtypes F16,...]',
+  summary: 'prefill/decode speed and memory, as a table',
   usage: `Usage: lckv bench [--model DIR] [options]
        lckv bench --engine [--chart out.svg] [--small]
        lckv bench --kernels [--dtypes F16,...] [--small]

@@ -19,16 +19,17 @@ import {
 import type { GenerateOptions } from '../options';
 
 const COMMANDS_HELP = `  /reset    forget the conversation (the system prompt stays)
-  /exit     leave (also Ctrl-D, or Ctrl-C twice at the prompt)
+  /exit     leave (also /quit, Ctrl-D, or Ctrl-C twice at the prompt)
   /help     this list`;
 
 export const chat: Command = {
   name: 'chat',
-  summary: 'chat [--model DIR] [--system TEXT] [options]      interactive chat in the terminal',
+  synopsis: 'chat [--model DIR] [--system TEXT] [options]',
+  summary: 'interactive chat in the terminal',
   usage: `Usage: lckv chat [--model DIR] [--system TEXT] [options]
 
 Chats with the model in the terminal, using the checkpoint's chat template
-(tokenizer_config.json "chat_template" or chat_template.jinja; a plain "User:/Assistant:"
+(chat_template.jinja, else tokenizer_config.json "chat_template"; a plain "User:/Assistant:"
 template when it has none). Ctrl-C stops the current reply; Ctrl-C at an empty prompt
 twice, Ctrl-D or /exit leaves. When stdin is not a terminal, every input line is one user
 message and each reply is printed on its own line.

@@ -19,7 +19,8 @@ export class CliFailure extends Error {}
 /** One `lckv <name>` command. */
 export interface Command {
   name: string;
-  /** One line for `lckv --help`. */
+  /** How it is called and what it does: one line of `lckv --help`, in two aligned columns. */
+  synopsis: string;
   summary: string;
   /** Full text for `lckv <name> --help`. */
   usage: string;
@@ -136,12 +137,13 @@ export const SAMPLING_FLAGS = {
   passes: { type: 'string' },
 } as const;
 
-export const SAMPLING_USAGE = `  --max-tokens N              tokens to generate (default 256)
-  --temperature T             0 = greedy (default: generation_config.json's, else 0.8)
-  --top-k K                   keep the K most likely tokens (default 40, 0 = off)
-  --top-p P                   nucleus sampling, 0..1 (default 0.95, 1 = off)
-  --min-p P                   drop tokens below P x the most likely, 0..1 (default 0.05)
-  --repetition-penalty R      > 1 discourages repeats (default 1)
+export const SAMPLING_USAGE = `  Defaults come from the checkpoint's generation_config.json, else the figure shown.
+  --max-tokens N              tokens to generate (max_new_tokens, else 256)
+  --temperature T             0 = greedy (temperature, 0 when do_sample is false, else 0.8)
+  --top-k K                   keep the K most likely tokens (top_k, else 40; 0 = off)
+  --top-p P                   nucleus sampling, 0..1 (top_p, else 0.95; 1 = off)
+  --min-p P                   drop tokens below P x the most likely, 0..1 (min_p, else 0.05)
+  --repetition-penalty R      > 1 discourages repeats (repetition_penalty, else 1)
   --seed N                    0..4294967295; same seed and options, same output
   --stop S                    stop before S (repeatable)
   --prefill auto|iterative|sequential

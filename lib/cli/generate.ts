@@ -16,7 +16,8 @@ import {
 
 export const generate: Command = {
   name: 'generate',
-  summary: 'generate [--model DIR] [options] "prompt"   continue a prompt (stdin when no prompt)',
+  synopsis: 'generate [--model DIR] [options] "prompt"',
+  summary: 'continue a prompt (stdin when no prompt)',
   usage: `Usage: lckv generate [--model DIR] [options] "prompt"
 
 Streams the prompt and its continuation to stdout. Reads the prompt from stdin when none

@@ -3,7 +3,8 @@ import { MODEL_FLAGS, MODEL_USAGE, UsageError, modelArgs, openModel, out, parse,
 
 export const info: Command = {
   name: 'info',
-  summary: 'info [--model DIR]                                   model shape, layer plan and KV memory',
+  synopsis: 'info [--model DIR] [--json]',
+  summary: 'model shape, layer plan and KV memory',
   usage: `Usage: lckv info [--model DIR] [--json]
 
 Prints the model's shape, the layer plan (which layer reads which layer's KV, which

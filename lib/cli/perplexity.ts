@@ -18,7 +18,8 @@ import { spinner } from './progress';
 
 export const perplexity: Command = {
   name: 'perplexity',
-  summary: 'perplexity [--model DIR] [--context N] FILE          perplexity of a text file (- = stdin)',
+  synopsis: 'perplexity [--model DIR] [--context N] FILE',
+  summary: 'perplexity of a text file (- = stdin)',
   usage: `Usage: lckv perplexity [--model DIR] [--context N] [--prefill MODE] FILE
 
 Scores a UTF-8 text file (- reads stdin): exp of the mean negative log-likelihood of each
@@ -31,7 +32,7 @@ ${MODEL_USAGE}
   --prefill auto|iterative|sequential
                               how each window is processed (default auto)
   --passes N                  passes of the iterative prefill (default m+b of the config)
-  --json                      print { perplexity, tokens, windows, seconds } as JSON
+  --json                      print { perplexity, tokens, windows, context, seconds } as JSON
   -h, --help                  this help
 
 Example:

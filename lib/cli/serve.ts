@@ -4,7 +4,8 @@ import { CliFailure, MODEL_FLAGS, MODEL_USAGE, UsageError, bytesFlag, modelArgs,
 
 export const serve: Command = {
   name: 'serve',
-  summary: 'serve [--model DIR] [--host H] [--port P]           OpenAI-compatible HTTP server',
+  synopsis: 'serve [--model DIR] [--host H] [--port P]',
+  summary: 'OpenAI-compatible HTTP server',
   usage: `Usage: lckv serve [--model DIR] [--host 127.0.0.1] [--port 8080] [options]
 
 Serves the model over HTTP with OpenAI's API: GET /v1/models, POST /v1/completions,
