@@ -666,6 +666,27 @@ describe('errors: use after dispose', function () {
     assert.equal(r.tokens.length, 8);
     await expectLckvError(() => m.logits(IDS), 'DISPOSED');
   });
+
+  it('streams begun before dispose run to their end, queued and preempted ones too', async () => {
+    // 4 blocks of 16 positions for 6 streams of 40 tokens, one decoded at a time beside
+    // another: most wait in the queue when dispose() comes, and the pool forces preemptions.
+    const { dir } = tiny({ extraConfig: { eos_token_id: null } });
+    const m = await loadModel(dir, { threads: 1, maxBatch: 2, kvCache: { tokens: 64 } });
+    const streams = Array.from({ length: 6 }, (_, i) => m.stream(IDS, { maxTokens: 40, seed: i }));
+    const first = streams.map((g) => g.next());  // submits every request
+    await m.dispose();
+    const counts = await Promise.all(
+      streams.map(async (g, i) => {
+        let n = (await first[i]).done ? 0 : 1;
+        for await (const _ of g) n++;
+        return n;
+      }),
+    );
+    assert.deepEqual(counts, [40, 40, 40, 40, 40, 40]);
+    assert.ok(m.stats().preemptions > 0, 'the pool never ran short: the test lost its point');
+    assert.equal(m.stats().kvBlocksUsed, 0);
+    await expectLckvError(() => m.generate(IDS), 'DISPOSED');
+  });
 });
 
 describe('errors: tokenizer', function () {

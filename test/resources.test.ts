@@ -69,6 +69,22 @@ describe('resources: nothing outlives its model', function () {
     assert.ok(growthMb < 20, `RSS grew ${growthMb.toFixed(1)} MB over 40 cycles`);
   });
 
+  it('dispose() lets go of threads and the mapped checkpoint at once, with no garbage collection', async () => {
+    const file = fs.realpathSync(`${dir}/model.safetensors`);
+    await settle();
+    const threads = threadCount();
+    const model = await loadModel(dir, { threads: 8, kvCache: { tokens: 4096 } });
+    await model.generate(prompt, { maxTokens: 4, temperature: 0 });
+    for await (const piece of model.stream(prompt.slice(0, 10), { maxTokens: 4 })) void piece;
+    assert.ok(threadCount() >= threads + 7, 'the model should run 7 threads of its own');
+    await model.dispose();
+    // The finished requests' sequence objects are still uncollected here; they must not
+    // keep the engine (its threads, its mapping) alive.
+    assert.equal(threadCount(), threads, 'threads wait for the garbage collector');
+    assert.equal(mappingsOf(file), 0, 'the checkpoint stays mapped until the garbage collector runs');
+    assert.equal(model.stats().kvBlocksUsed, 0);
+  });
+
   it('a model that is dropped without dispose() is freed by the garbage collector', async () => {
     const file = fs.realpathSync(`${dir}/model.safetensors`);
     await settle();

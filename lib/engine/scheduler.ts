@@ -61,6 +61,8 @@ interface Entry {
   readonly job: Job;
   readonly id: number;  // arrival order
   readonly seq: NativeSequence;
+  /** Whether its prompt rides along the decode steps (sequential prefill), decided at submission. */
+  readonly ridesAlong: boolean;
 }
 
 /**
@@ -129,13 +131,17 @@ export class Scheduler {
         'KV_BUDGET_EXCEEDED',
         `${positions} positions (prompt${job.scoring ? '' : ' + 1 token'}) exceed the KV cache of ${this.capacity} positions (kvCache.bytes / kvCache.tokens)`,
       );
+    // Everything asked of the model happens here: once submitted, a job needs only its own
+    // sequence, so it runs to its end even if the model is disposed while it waits.
     let seq: NativeSequence;
+    let ridesAlong: boolean;
     try {
+      ridesAlong = !job.scoring && this.model.resolvePrefill(job.prefill.mode, job.prompt.length) === SEQUENTIAL;
       seq = new (this.addon.NativeSequence)(this.model);
     } catch (err) {
       throw fromNative(err);
     }
-    const entry: Entry = { job, id: this.nextId++, seq };
+    const entry: Entry = { job, id: this.nextId++, seq, ridesAlong };
     this.live.set(job, entry);
     this.waiting.push(entry);
     this.kick();
@@ -220,8 +226,7 @@ export class Scheduler {
       this.waiting.shift();
       try {
         e.seq.reserve(positions);
-        const ridesAlong = !job.scoring && this.model.resolvePrefill(job.prefill.mode, job.prompt.length) === SEQUENTIAL;
-        (ridesAlong ? this.running : this.prefilling).push(e);
+        (e.ridesAlong ? this.running : this.prefilling).push(e);
       } catch (err) {
         this.finish(e);
         job.fail(fromNative(err));

@@ -346,6 +346,7 @@ class NativeSequence : public Napi::ObjectWrap<NativeSequence> {
     };
     if (!is_int32(0) || !is_int32(3) || info[3].As<Napi::Int32Array>().ElementLength() != info[0].As<Napi::Int32Array>().ElementLength())
       throw to_js_error(env, "INVALID_ARGUMENT", "score(tokens: Int32Array, mode, passes, targets: Int32Array of the same length)");
+    if (!seq_) throw to_js_error(env, "DISPOSED", "this sequence has been released");
     Napi::Int32Array t = info[3].As<Napi::Int32Array>();
     std::vector<int32_t> targets(t.Data(), t.Data() + t.ElementLength());
     for (int32_t id : targets)
@@ -393,9 +394,12 @@ class NativeSequence : public Napi::ObjectWrap<NativeSequence> {
     return info.Env().Undefined();
   }
 
-  // Frees the K/V now instead of at garbage collection (a running worker keeps its own reference).
+  // Frees the K/V now instead of at garbage collection, and lets go of the engine: after the
+  // model's dispose(), the last released sequence frees its threads and memory (a running
+  // worker keeps its own references).
   Napi::Value Release(const Napi::CallbackInfo& info) {
     seq_.reset();
+    engine_.reset();
     return info.Env().Undefined();
   }
 
@@ -465,10 +469,10 @@ Napi::Value DecodeBatch(const Napi::CallbackInfo& info) {
     Napi::Value v = list.Get(i);
     if (!v.IsObject()) throw to_js_error(env, "INVALID_ARGUMENT", "decodeBatch: not a NativeSequence");
     NativeSequence* s = NativeSequence::Unwrap(v.As<Napi::Object>());
+    seqs.push_back(s->sequence(env));  // first: a released sequence has no engine either
     if (engine && s->engine() != engine)
       throw to_js_error(env, "INVALID_ARGUMENT", "decodeBatch: the sequences belong to different models");
     engine = s->engine();
-    seqs.push_back(s->sequence(env));
     for (auto& b : busy)
       if (b == s->busy()) throw to_js_error(env, "INVALID_ARGUMENT", "a sequence appears twice in one batch");
     busy.push_back(s->busy());
