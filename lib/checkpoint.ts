@@ -1,6 +1,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { LckvError } from './errors';
+import { openRegularFile, readTextFile } from './files';
 import type { NativeTensor } from './native';
 
 /** The weights of a checkpoint: files to map and validated tensor locations in them. */
@@ -30,12 +31,8 @@ function isDim(v: unknown): v is number {
 
 /** Reads and checks one safetensors header against the file it describes. */
 export async function readSafetensorsHeader(file: string, fileIndex: number): Promise<NativeTensor[]> {
-  let handle: fs.FileHandle;
-  try {
-    handle = await fs.open(file, 'r');
-  } catch (err) {
-    throw new LckvError('FILE_NOT_FOUND', `cannot open ${file}`, { cause: err });
-  }
+  const handle = await openRegularFile(file);
+  if (!handle) throw new LckvError('FILE_NOT_FOUND', `${file} does not exist`);
   try {
     const size = (await handle.stat()).size;
     if (size < 8) throw new LckvError('TRUNCATED_FILE', `${path.basename(file)} is ${size} bytes, too short for a safetensors header`);
@@ -115,9 +112,11 @@ export async function readCheckpoint(dir: string): Promise<CheckpointFiles> {
 }
 
 async function readSharded(dir: string, indexFile: string): Promise<CheckpointFiles> {
+  const text = await readTextFile(indexFile);
+  if (text === undefined) throw new LckvError('FILE_NOT_FOUND', `${indexFile} is gone`);
   let index: { weight_map?: unknown };
   try {
-    index = JSON.parse(await fs.readFile(indexFile, 'utf8'));
+    index = JSON.parse(text);
   } catch (err) {
     throw new LckvError('INVALID_SAFETENSORS', 'model.safetensors.index.json is not valid JSON', { cause: err });
   }

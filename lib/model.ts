@@ -1,9 +1,10 @@
-import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { Tokenizer } from '@huggingface/tokenizers';
 import { readCheckpoint } from './checkpoint';
 import { parseConfig, type ParsedConfig, type RawConfig } from './config';
 import { LckvError, fromNative } from './errors';
+import { readTextFile } from './files';
+import { readGenerationDefaults } from './generation-config';
 import { buildInfo, type ModelInfo } from './info';
 import { GenerationJob, LikelihoodJob, ScoreJob, type FinishReason, type StreamPiece } from './engine/jobs';
 import { ADMISSION_POLICIES, Scheduler, type AdmissionPolicy, type EngineStats, type PrefillSpec } from './engine/scheduler';
@@ -21,7 +22,7 @@ import {
 } from './options';
 import type { SamplingSettings } from './sampling';
 import { defaultThreads } from './threads';
-import { loadTokenizer } from './tokenizer';
+import { decodeIds, encodeText, loadTokenizer } from './tokenizer';
 
 export type { EngineStats, FinishReason, StreamPiece };
 
@@ -97,17 +98,19 @@ export class Model {
   }
 
   /** Text -> token ids, with the tokenizer's special tokens (e.g. <s>) unless told otherwise. */
-  tokenize(text: string, options: { addSpecialTokens?: boolean } = {}): number[] {
+  tokenize(text: string, options?: { addSpecialTokens?: boolean }): number[] {
     this.checkAlive();
     if (typeof text !== 'string') throw new LckvError('INVALID_ARGUMENT', 'text must be a string');
-    return this.requireTokenizer().encode(text, { add_special_tokens: options.addSpecialTokens ?? true }).ids;
+    const { addSpecialTokens = true } = checkOptionsObject(options);
+    if (typeof addSpecialTokens !== 'boolean') throw new LckvError('INVALID_ARGUMENT', 'addSpecialTokens must be a boolean');
+    return encodeText(this.requireTokenizer(), text, addSpecialTokens);
   }
 
   /** Token ids -> text (special tokens skipped). */
   detokenize(ids: readonly number[]): string {
     this.checkAlive();
     const list = checkTokens(ids, this.parsed.native.vocabSize);
-    return this.requireTokenizer().decode(list, { skip_special_tokens: true });
+    return decodeIds(this.requireTokenizer(), list);
   }
 
   /** Logits of every position of `tokens`, row-major [tokens.length, vocabSize]. */
@@ -124,7 +127,9 @@ export class Model {
     this.checkAlive();
     const opts: PerplexityOptions = checkOptionsObject(options);
     const ids = typeof input === 'string' ? this.tokenize(input) : checkTokens(input, this.parsed.native.vocabSize);
-    const context = checkNumber('context', opts.context, 2, this.parsed.native.maxPositions, true) ?? this.parsed.native.maxPositions;
+    const context =
+      checkNumber('context', opts.context, 2, this.parsed.native.maxPositions, true) ??
+      Math.min(this.parsed.native.maxPositions, this.scheduler.capacity);
     const prefill = checkPrefill(opts);
     if (ids.length < 2) throw new LckvError('INVALID_ARGUMENT', 'perplexity needs at least two tokens');
     return this.track(this.scoreWindows(ids, context, prefill));
@@ -203,7 +208,7 @@ export class Model {
       stops: options.stop === undefined ? [] : typeof options.stop === 'string' ? [options.stop] : [...options.stop],
       eosTokenIds: this.parsed.eosTokenIds,
       maxPositions: Math.min(this.parsed.native.maxPositions, this.scheduler.capacity),
-      decode: this.tokenizer ? (t) => this.tokenizer!.decode(t, { skip_special_tokens: true }) : undefined,
+      decode: this.tokenizer ? (t) => decodeIds(this.tokenizer!, t) : undefined,
     });
     const onAbort = () => {
       job.abort();
@@ -271,38 +276,13 @@ export class Model {
 export const DEFAULT_MODEL_DIR = path.join(__dirname, '..', 'models', 'lckv-sotu');
 
 async function readConfig(dir: string): Promise<RawConfig> {
-  let text: string;
-  try {
-    text = await fs.readFile(path.join(dir, 'config.json'), 'utf8');
-  } catch (err) {
-    throw new LckvError('FILE_NOT_FOUND', `${dir} has no readable config.json`, { cause: err });
-  }
+  const text = await readTextFile(path.join(dir, 'config.json'));
+  if (text === undefined) throw new LckvError('FILE_NOT_FOUND', `${dir} has no config.json`);
   try {
     return JSON.parse(text);
   } catch (err) {
     throw new LckvError('INVALID_CONFIG', 'config.json is not valid JSON', { cause: err });
   }
-}
-
-async function generationDefaults(dir: string, parsed: ParsedConfig) {
-  let g: Record<string, unknown> = {};
-  try {
-    g = JSON.parse(await fs.readFile(path.join(dir, 'generation_config.json'), 'utf8'));
-  } catch {
-    g = {};
-  }
-  const num = (v: unknown, fallback: number) => (typeof v === 'number' && Number.isFinite(v) ? v : fallback);
-  const eos = g.eos_token_id;
-  for (const id of Array.isArray(eos) ? eos : [eos])
-    if (Number.isSafeInteger(id) && !parsed.eosTokenIds.includes(id as number)) parsed.eosTokenIds.push(id as number);
-  return {
-    maxTokens: num(g.max_new_tokens, 256),
-    temperature: g.do_sample === false ? 0 : num(g.temperature, 0.8),
-    topK: num(g.top_k, 40),
-    topP: num(g.top_p, 0.95),
-    minP: num(g.min_p, 0.05),
-    repetitionPenalty: num(g.repetition_penalty, 1),
-  };
 }
 
 /** Loads a Hugging Face-format Llama or LCKV checkpoint directory (default: the bundled model). */
@@ -325,7 +305,7 @@ export async function loadModel(dir: string = DEFAULT_MODEL_DIR, options?: LoadO
   const parsed = parseConfig(raw);
   const weights = await readCheckpoint(dir);
   const { tokenizer } = await loadTokenizer(dir);
-  const defaults = await generationDefaults(dir, parsed);
+  const defaults = await readGenerationDefaults(dir, parsed);
   const chosen = nativeFor(device);
   const addon = chosen.addon;
   let handle: NativeModel;

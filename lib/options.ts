@@ -85,15 +85,22 @@ export function checkPrefill(opts: PrefillOptions | undefined): { mode: number; 
   return { mode, passes };
 }
 
+/** The range of each numeric sampling setting, as an option and in generation_config.json. */
+export const SAMPLING_RANGES = {
+  maxTokens: { min: 0, max: 1e9, integer: true },
+  temperature: { min: 0, max: 100, integer: false },
+  topK: { min: 0, max: 1e9, integer: true },
+  topP: { min: 0, max: 1, integer: false },
+  minP: { min: 0, max: 1, integer: false },
+  repetitionPenalty: { min: Number.MIN_VALUE, max: 100, integer: false },
+} as const;
+
+export type SamplingSetting = keyof typeof SAMPLING_RANGES;
+
 export function checkGenerateOptions(o: GenerateOptions | undefined): void {
   const opts: GenerateOptions = checkOptionsObject(o);
   checkPrefill(opts);
-  checkNumber('maxTokens', opts.maxTokens, 0, 1e9, true);
-  checkNumber('temperature', opts.temperature, 0, 100);
-  checkNumber('topK', opts.topK, 0, 1e9, true);
-  checkNumber('topP', opts.topP, 0, 1);
-  checkNumber('minP', opts.minP, 0, 1);
-  checkNumber('repetitionPenalty', opts.repetitionPenalty, Number.MIN_VALUE, 100);
+  for (const [name, r] of Object.entries(SAMPLING_RANGES)) checkNumber(name, opts[name as SamplingSetting], r.min, r.max, r.integer);
   checkNumber('seed', opts.seed, 0, 2 ** 32 - 1, true);
   const stops = opts.stop === undefined ? [] : typeof opts.stop === 'string' ? [opts.stop] : opts.stop;
   if (!Array.isArray(stops) || !stops.every((s) => typeof s === 'string' && s.length > 0))

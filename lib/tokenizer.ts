@@ -1,20 +1,26 @@
-import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { LckvError } from './errors';
+import { readTextFile } from './files';
 
+/** A JSON object file of the tokenizer, or undefined when absent; anything else is INVALID_TOKENIZER. */
 async function readJson(file: string): Promise<Record<string, unknown> | undefined> {
-  let text: string;
+  let text: string | undefined;
   try {
-    text = await fs.readFile(file, 'utf8');
-  } catch {
-    return undefined;
+    text = await readTextFile(file);
+  } catch (err) {
+    throw new LckvError('INVALID_TOKENIZER', (err as Error).message, { cause: err });
   }
+  if (text === undefined) return undefined;
+  let json: unknown;
   try {
-    return JSON.parse(text);
+    json = JSON.parse(text);
   } catch (err) {
     throw new LckvError('INVALID_TOKENIZER', `${path.basename(file)} is not valid JSON`, { cause: err });
   }
+  if (typeof json !== 'object' || json === null || Array.isArray(json))
+    throw new LckvError('INVALID_TOKENIZER', `${path.basename(file)} must hold a JSON object`);
+  return json as Record<string, unknown>;
 }
 
 /** The checkpoint's tokenizer (tokenizer.json), or undefined when it has none. */
@@ -26,6 +32,25 @@ export async function loadTokenizer(dir: string): Promise<{ tokenizer?: Tokenize
     return { tokenizer: new Tokenizer(json, config), config };
   } catch (err) {
     throw new LckvError('INVALID_TOKENIZER', `tokenizer.json cannot be loaded: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** Text -> ids; a failure inside the tokenizer (a post-processor it cannot apply, ...) is INVALID_TOKENIZER. */
+export function encodeText(tokenizer: Tokenizer, text: string, addSpecialTokens: boolean): number[] {
+  try {
+    return tokenizer.encode(text, { add_special_tokens: addSpecialTokens }).ids;
+  } catch (err) {
+    throw new LckvError('INVALID_TOKENIZER', `tokenizer.json cannot encode text: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** Ids -> text, special tokens skipped; no ids is the empty text. Failures are INVALID_TOKENIZER. */
+export function decodeIds(tokenizer: Tokenizer, ids: number[]): string {
+  if (ids.length === 0) return '';
+  try {
+    return tokenizer.decode(ids, { skip_special_tokens: true });
+  } catch (err) {
+    throw new LckvError('INVALID_TOKENIZER', `tokenizer.json cannot decode ids: ${(err as Error).message}`, { cause: err });
   }
 }
 

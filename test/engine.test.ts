@@ -320,6 +320,18 @@ describe('engine: continuous batching over the paged KV pool', function () {
     }
   });
 
+  it('perplexity scores in windows the pool holds unless told a context (which must fit)', async () => {
+    const model = await tight(2 * 16);
+    try {
+      const ids = Array.from({ length: 80 }, (_, i) => 1 + ((i * 7) % 60));
+      const byDefault = await model.perplexity(ids);
+      assert.equal(byDefault, await model.perplexity(ids, { context: 32 }));
+      await assert.rejects(model.perplexity(ids, { context: 48 }), (err: unknown) => err instanceof LckvError && err.code === 'KV_BUDGET_EXCEEDED');
+    } finally {
+      await model.dispose();
+    }
+  });
+
   it("kvCache.admission 'reserve' admits only what can finish without preemption; outputs equal solo runs", async () => {
     const reqs = requests(64, true, 4);  // 5..20-token prompts, 8..24 tokens: 1 to 3 blocks at their bounds
     const want = [];

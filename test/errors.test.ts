@@ -106,6 +106,27 @@ describe('errors: checkpoint files', function () {
     assert.equal(outcome.code, 'UNSAFE_CHECKPOINT');
   });
 
+  for (const [file, code] of [
+    ['config.json', 'FILE_READ_FAILED'],
+    ['generation_config.json', 'FILE_READ_FAILED'],
+    ['tokenizer.json', 'INVALID_TOKENIZER'],
+    ['tokenizer_config.json', 'INVALID_TOKENIZER'],
+  ] as const)
+    it(`a FIFO as ${file} is ${code}, at once (no read blocks on it)`, async function () {
+      if (process.platform === 'win32') this.skip();
+      const { dir } = tiny();
+      const fifo = path.join(dir, file);
+      fs.rmSync(fifo, { force: true });
+      execFileSync('mkfifo', [fifo]);
+      let timer: NodeJS.Timeout | undefined;
+      const hang = new Promise<'hang'>((resolve) => (timer = setTimeout(() => resolve('hang'), 5000)));
+      const outcome = await Promise.race([loadModel(dir).then(() => 'loaded' as const, (e: unknown) => e), hang]);
+      clearTimeout(timer);
+      if (outcome === 'hang') fs.closeSync(fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK));  // free the reader
+      assert.ok(outcome instanceof LckvError, `expected LckvError(${code}), got ${String(outcome)}`);
+      assert.equal(outcome.code, code);
+    });
+
   it('a file cut in the middle of the tensor data is TRUNCATED_FILE', async () => {
     const { dir } = tiny();
     const file = path.join(dir, WEIGHTS);
@@ -361,6 +382,46 @@ describe('errors: config.json', function () {
     const { dir } = tiny();
     editConfig(dir, (c) => delete c.hidden_size);
     await expectLckvError(() => loadModel(dir), 'INVALID_CONFIG');
+  });
+});
+
+describe('errors: generation_config.json', function () {
+  const bad: [string, unknown][] = [
+    ['null', null],
+    ['an array', [1]],
+    ['max_new_tokens -5', { max_new_tokens: -5 }],
+    ['max_new_tokens 2.5', { max_new_tokens: 2.5 }],
+    ['repetition_penalty 0', { repetition_penalty: 0 }],
+    ['temperature -1', { temperature: -1 }],
+    ['top_p 7', { top_p: 7 }],
+    ['top_k "40"', { top_k: '40' }],
+  ];
+  for (const [label, value] of bad)
+    it(`${label} is INVALID_CONFIG, naming what is wrong`, async () => {
+      const { dir } = tiny();
+      writeJson(path.join(dir, 'generation_config.json'), value);
+      const err = await expectLckvError(() => loadModel(dir), 'INVALID_CONFIG');
+      assert.match(err.message, /generation_config\.json/);
+      if (typeof value === 'object' && value !== null && !Array.isArray(value)) assert.match(err.message, new RegExp(Object.keys(value)[0]));
+    });
+
+  it('not JSON is INVALID_CONFIG', async () => {
+    const { dir } = tiny();
+    fs.writeFileSync(path.join(dir, 'generation_config.json'), '{"max_new_tokens": ');
+    await expectLckvError(() => loadModel(dir), 'INVALID_CONFIG');
+  });
+
+  it('its settings are the defaults (null = unset); do_sample false means greedy', async () => {
+    const { dir } = tiny({ extraConfig: { eos_token_id: null } });
+    writeJson(path.join(dir, 'generation_config.json'), { max_new_tokens: 3, top_k: null, do_sample: false, temperature: 0.9 });
+    const m = await loadModel(dir, { threads: 1 });
+    try {
+      const r = await m.generate(IDS, { seed: 1 });
+      assert.equal(r.tokens.length, 3);
+      assert.deepEqual(r.tokens, (await m.generate(IDS, { seed: 2, temperature: 0 })).tokens);
+    } finally {
+      await m.dispose();
+    }
   });
 });
 
@@ -704,6 +765,29 @@ describe('errors: tokenizer', function () {
     await expectLckvError(() => loadModel(dir), 'INVALID_TOKENIZER');
   });
 
+  it('a tokenizer.json that is null, or a directory, is INVALID_TOKENIZER (not "no tokenizer")', async () => {
+    const asNull = tiny().dir;
+    fs.writeFileSync(path.join(asNull, 'tokenizer.json'), 'null');
+    await expectLckvError(() => loadModel(asNull), 'INVALID_TOKENIZER');
+    const asDir = tiny().dir;
+    fs.mkdirSync(path.join(asDir, 'tokenizer.json'));
+    await expectLckvError(() => loadModel(asDir), 'INVALID_TOKENIZER');
+  });
+
+  it('a tokenizer that fails while encoding is INVALID_TOKENIZER from tokenize and generate', async () => {
+    const { dir } = tiny();
+    const json = tinyTokenizerJson();
+    json.post_processor = { type: 'TemplateProcessing', single: 5 };  // loads, then cannot be applied
+    writeJson(path.join(dir, 'tokenizer.json'), json);
+    const m = await loadModel(dir, { threads: 1 });
+    try {
+      await expectLckvError(() => m.tokenize('The cat'), 'INVALID_TOKENIZER');
+      await expectLckvError(() => m.generate('The cat', { maxTokens: 2 }), 'INVALID_TOKENIZER');
+    } finally {
+      await m.dispose();
+    }
+  });
+
   it('a tokenizer_config.json that is not JSON is INVALID_TOKENIZER', async () => {
     const { dir } = tiny();
     writeTinyTokenizer(dir);
@@ -751,6 +835,15 @@ describe('errors: tokenizer', function () {
 
     it('tokenize with a non-string is INVALID_ARGUMENT', async () => {
       await expectLckvError(() => model.tokenize(42 as never), 'INVALID_ARGUMENT');
+    });
+
+    it('tokenize with options that are not an object of booleans is INVALID_ARGUMENT', async () => {
+      await expectLckvError(() => model.tokenize('The', null as never), 'INVALID_ARGUMENT');
+      await expectLckvError(() => model.tokenize('The', { addSpecialTokens: 'no' as never }), 'INVALID_ARGUMENT');
+    });
+
+    it('detokenize of no ids is the empty text', () => {
+      assert.equal(model.detokenize([]), '');
     });
 
     it('tokenize after dispose is DISPOSED', async () => {

@@ -1,7 +1,7 @@
-import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { Template } from '@huggingface/jinja';
 import { LckvError } from '../errors';
+import { readTextFile } from '../files';
 import type { Model } from '../model';
 
 /** One turn of a conversation. `developer` is treated as `system`. */
@@ -80,13 +80,6 @@ export class ChatTemplate {
   }
 }
 
-async function readText(file: string): Promise<string | undefined> {
-  try {
-    return await fs.readFile(file, 'utf8');
-  } catch {
-    return undefined;
-  }
-}
 
 function tokenString(v: unknown): string | undefined {
   if (typeof v === 'string') return v;
@@ -102,7 +95,7 @@ function tokenString(v: unknown): string | undefined {
  * "default" or the first is used), else the fallback template.
  */
 export async function loadChatTemplate(dir: string): Promise<ChatTemplate> {
-  const configText = await readText(path.join(dir, 'tokenizer_config.json'));
+  const configText = await readTextFile(path.join(dir, 'tokenizer_config.json'));
   let config: Record<string, unknown> = {};
   if (configText !== undefined) {
     try {
@@ -116,7 +109,7 @@ export async function loadChatTemplate(dir: string): Promise<ChatTemplate> {
     const s = tokenString(config[key]);
     if (s !== undefined) special[key] = s;
   }
-  let source = await readText(path.join(dir, 'chat_template.jinja'));
+  let source = await readTextFile(path.join(dir, 'chat_template.jinja'));
   if (source === undefined) {
     const t = config.chat_template;
     if (typeof t === 'string') source = t;

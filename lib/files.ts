@@ -1,0 +1,36 @@
+import { constants, promises as fs } from 'node:fs';
+import { LckvError } from './errors';
+
+/**
+ * Opens a regular file for reading, or returns undefined when nothing is at that path.
+ * Anything else there (a directory, a FIFO, a device) is FILE_READ_FAILED. The open does
+ * not block, so a FIFO in a checkpoint directory cannot stall a load, nor the libuv thread
+ * a blocked open would hold.
+ */
+export async function openRegularFile(file: string): Promise<fs.FileHandle | undefined> {
+  let handle: fs.FileHandle;
+  try {
+    handle = await fs.open(file, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw new LckvError('FILE_READ_FAILED', `cannot open ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  const stat = await handle.stat().catch(() => undefined);
+  if (stat?.isFile()) return handle;
+  await handle.close();
+  throw new LckvError('FILE_READ_FAILED', `${file} is not a regular file`);
+}
+
+/** The text of a regular file, or undefined when nothing is at that path (see openRegularFile). */
+export async function readTextFile(file: string): Promise<string | undefined> {
+  const handle = await openRegularFile(file);
+  if (!handle) return undefined;
+  try {
+    return await handle.readFile('utf8');
+  } catch (err) {
+    throw new LckvError('FILE_READ_FAILED', `cannot read ${file}: ${(err as Error).message}`, { cause: err });
+  } finally {
+    await handle.close();
+  }
+}

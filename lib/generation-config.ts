@@ -1,0 +1,62 @@
+import * as path from 'node:path';
+import type { ParsedConfig } from './config';
+import { LckvError } from './errors';
+import { readTextFile } from './files';
+import { SAMPLING_RANGES, describe, type SamplingSetting } from './options';
+
+/** generate's defaults where generation_config.json sets none (or the file is absent). */
+const FALLBACKS: Record<SamplingSetting, number> = {
+  maxTokens: 256,
+  temperature: 0.8,
+  topK: 40,
+  topP: 0.95,
+  minP: 0.05,
+  repetitionPenalty: 1,
+};
+
+/** The generation_config.json field behind each setting. */
+const FIELDS: Record<SamplingSetting, string> = {
+  maxTokens: 'max_new_tokens',
+  temperature: 'temperature',
+  topK: 'top_k',
+  topP: 'top_p',
+  minP: 'min_p',
+  repetitionPenalty: 'repetition_penalty',
+};
+
+/**
+ * The checkpoint's sampling defaults from generation_config.json, held to the ranges the
+ * options have (INVALID_CONFIG names a field out of range; null counts as unset). Its
+ * eos_token_id entries join parsed.eosTokenIds.
+ */
+export async function readGenerationDefaults(dir: string, parsed: ParsedConfig): Promise<Record<SamplingSetting, number>> {
+  const text = await readTextFile(path.join(dir, 'generation_config.json'));
+  let g: unknown = {};
+  if (text !== undefined) {
+    try {
+      g = JSON.parse(text);
+    } catch (err) {
+      throw new LckvError('INVALID_CONFIG', 'generation_config.json is not valid JSON', { cause: err });
+    }
+  }
+  if (typeof g !== 'object' || g === null || Array.isArray(g))
+    throw new LckvError('INVALID_CONFIG', `generation_config.json must hold a JSON object, got ${describe(g)}`);
+  const fields = g as Record<string, unknown>;
+  const eos = fields.eos_token_id;
+  for (const id of Array.isArray(eos) ? eos : [eos])
+    if (Number.isSafeInteger(id) && !parsed.eosTokenIds.includes(id as number)) parsed.eosTokenIds.push(id as number);
+  const out = { ...FALLBACKS };
+  for (const name of Object.keys(FALLBACKS) as SamplingSetting[]) {
+    const v = fields[FIELDS[name]];
+    if (v === undefined || v === null) continue;
+    const r = SAMPLING_RANGES[name];
+    if (typeof v !== 'number' || Number.isNaN(v) || v < r.min || v > r.max || (r.integer && !Number.isInteger(v)))
+      throw new LckvError(
+        'INVALID_CONFIG',
+        `generation_config.json: ${FIELDS[name]} must be ${r.integer ? 'an integer' : 'a number'} in [${r.min}, ${r.max}], got ${describe(v)}`,
+      );
+    out[name] = v;
+  }
+  if (fields.do_sample === false) out.temperature = 0;
+  return out;
+}
