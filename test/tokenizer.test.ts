@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { DEFAULT_MODEL_DIR } from '../lib';
-import { IncrementalDecoder } from '../lib/tokenizer';
+import { IncrementalDecoder, loadTokenizer } from '../lib/tokenizer';
 import { StopStringFilter } from '../lib/stop-strings';
 
 const dir = DEFAULT_MODEL_DIR;
@@ -52,5 +52,36 @@ describe('stop strings', () => {
     assert.equal(g.push('EN'), '');
     assert.equal(g.flush(), 'EN');
     assert.equal(g.value, 'xExEN');
+  });
+});
+
+describe('Metaspace words split before BPE (as the Rust tokenizers do)', () => {
+  // The library alone (`tokenizer` above) hands BPE the whole text as one word; the ids
+  // must not change, only the cost.
+  const texts = [
+    fs.readFileSync(path.join(dir, 'heldout.txt'), 'utf8'),
+    '',
+    ' ',
+    '   leading, double  and trailing spaces   ',
+    'lines\nand\ttabs\n\n  indented',
+    'naïve café 東京 🙂 \u2581 literal replacement characters\u2581\u2581here',
+    'Mr. Speaker,  the   Congress',
+  ];
+  it('gives the ids of the library alone, with and without special tokens', async () => {
+    const { tokenizer: split } = await loadTokenizer(dir);
+    assert.ok(split);
+    for (const text of texts)
+      for (const special of [false, true])
+        assert.deepEqual(
+          split.encode(text, { add_special_tokens: special }).ids,
+          tokenizer.encode(text, { add_special_tokens: special }).ids,
+          `${JSON.stringify(text.slice(0, 40))}, special tokens ${special}`,
+        );
+  });
+
+  it('hands BPE one word per replacement character', async () => {
+    const { tokenizer: split } = await loadTokenizer(dir);
+    const pre = (split as unknown as { pre_tokenizer: { pre_tokenize_text(t: string, o?: unknown): string[] } }).pre_tokenizer;
+    assert.deepEqual(pre.pre_tokenize_text('The  Congress of', { section_index: 0 }), ['\u2581The', '\u2581', '\u2581Congress', '\u2581of']);
   });
 });
