@@ -1,6 +1,8 @@
 // Concurrency and cancellation of the public API: calls on one model never block each other
 // forever, and an abort stops native work that is already running.
 import * as assert from 'node:assert/strict';
+import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { loadModel, type Model } from '../lib';
 import { makeCheckpoint, removeDir, tmpDir } from './fixtures';
 
@@ -71,5 +73,38 @@ describe('concurrency and cancellation', function () {
     assert.ok(elapsed < per300 * 4, `abort took ${elapsed.toFixed(0)} ms; 300 tokens take ${per300.toFixed(0)} ms`);
     const after = await model.generate(prompt, { temperature: 0, maxTokens: 3 });
     assert.equal(after.tokens.length, 3);
+  });
+
+  // Electron and Node apps load addons in worker threads too: each thread gets its own
+  // instance of the addon, and a thread torn down mid-generation must take nothing else down.
+  it('runs in worker threads alike, and a worker terminated mid-generation harms nothing', async () => {
+    const lib = path.join(__dirname, '..', 'lib');
+    const code = `
+      const { parentPort, workerData } = require('node:worker_threads');
+      (async () => {
+        const model = await require(${JSON.stringify(lib)}).loadModel(workerData.dir);
+        if (workerData.endless) {
+          parentPort.postMessage('started');
+          for await (const piece of model.stream(workerData.prompt, { maxTokens: 1000000 })) void piece;
+        }
+        const r = await model.generate(workerData.prompt, { temperature: 0, maxTokens: 6 });
+        await model.dispose();
+        parentPort.postMessage(r.tokens);
+      })();`;
+    const start = (endless: boolean) =>
+      new Worker(code, { eval: true, execArgv: ['--require', require.resolve('tsx/cjs')], workerData: { dir, prompt, endless } });
+    const firstMessage = (w: Worker) =>
+      new Promise<unknown>((resolve, reject) => {
+        w.once('message', resolve);
+        w.once('error', reject);
+      });
+    const want = (await model.generate(prompt, { temperature: 0, maxTokens: 6 })).tokens;
+    const got = await Promise.all([start(false), start(false)].map(firstMessage));
+    assert.deepEqual(got, [want, want]);
+    const busy = start(true);
+    assert.equal(await firstMessage(busy), 'started');
+    await new Promise((r) => setTimeout(r, 300));
+    await busy.terminate();
+    assert.deepEqual((await model.generate(prompt, { temperature: 0, maxTokens: 6 })).tokens, want);
   });
 });
