@@ -5,6 +5,7 @@
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import type * as http from 'node:http';
+import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import OpenAI from 'openai';
@@ -47,6 +48,26 @@ async function start(model: Model, options: ServerOptions & { clientKey?: string
         server.closeAllConnections();
       }),
   };
+}
+
+/** Sends raw bytes on a fresh connection; resolves with everything the server wrote until it closed. */
+function raw(url: string, request: string, waitMs = 5000): Promise<string> {
+  const { port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(Number(port), '127.0.0.1', () => socket.write(request));
+    let got = '';
+    socket.setEncoding('utf8').on('data', (d) => (got += d));
+    socket.on('error', reject);
+    socket.on('close', () => resolve(got));
+    setTimeout(() => socket.destroy(), waitMs);
+  });
+}
+
+/** The JSON error body of a raw HTTP answer, and its status. */
+function rawError(answer: string): { status: number; error: { message: string; type: string; code: string | null } } {
+  const status = Number(/^HTTP\/1\.1 (\d+)/.exec(answer)?.[1]);
+  const body = answer.slice(answer.indexOf('\r\n\r\n') + 4);
+  return { status, ...(JSON.parse(body) as { error: { message: string; type: string; code: string | null } }) };
 }
 
 async function health(url: string): Promise<{ status: string; active: number }> {
@@ -218,6 +239,43 @@ describe('server (OpenAI-compatible HTTP)', function () {
     assert.deepEqual(together, solo);
     assert.ok(solo.every((r) => r.finish === 'stop' || r.finish === 'length'));
     assert.equal((await health(s.url)).active, 0);
+  });
+
+  it('request targets that are not routable paths are JSON 4xx answers, and the server lives on', async () => {
+    for (const target of ['/v1/models/%E0%A4%A', '/v1/models/%zz', '//x:99999/', 'http://[/health', '//%/health']) {
+      const answer = await raw(s.url, `GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+      const { status, error } = rawError(answer);
+      assert.ok(status === 400 || status === 404, `${target}: ${answer.slice(0, 80)}`);
+      assert.equal(error.type, 'invalid_request_error', target);
+    }
+    assert.equal((await health(s.url)).status, 'ok');
+  });
+
+  it("requests Node's parser refuses get the same JSON error shape", async () => {
+    const garbage = rawError(await raw(s.url, 'GARBAGE\r\n\r\n'));
+    assert.equal(garbage.status, 400);
+    assert.equal(garbage.error.code, 'malformed_request');
+    const huge = rawError(await raw(s.url, `GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`));
+    assert.equal(huge.status, 431);
+  });
+
+  it('a client that drops a connection with pipelined requests aborts them all and frees their slots', async () => {
+    const body = (n: number) => JSON.stringify({ model: 'tiny', prompt: 'Once upon a time', max_tokens: n, temperature: 0.8, min_p: 0 });
+    const post = (b: string) => `POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(b)}\r\n\r\n${b}`;
+    const stream = JSON.stringify({ model: 'tiny', prompt: 'The county', max_tokens: 200, stream: true });
+    for (let round = 0; round < 3; round++) {
+      await new Promise<void>((resolve) => {
+        const socket = net.connect(Number(new URL(s.url).port), '127.0.0.1', () => {
+          socket.write(post(body(200)) + post(body(200)) + post(stream));
+          setTimeout(() => {
+            socket.resetAndDestroy();
+            resolve();
+          }, 100);
+        });
+      });
+    }
+    await until(async () => (await health(s.url)).active === 0);
+    await until(async () => model.stats().running === 0 && model.stats().kvBlocksUsed === 0);
   });
 
   it('a client abort stops its generation; the server keeps serving', async () => {

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { LckvError } from '../errors';
 
 /** An error answered in OpenAI's shape: { error: { message, type, param, code } }. */
@@ -41,6 +42,49 @@ export function toHttpError(err: unknown, param: string | null = null): HttpErro
     }
   }
   return new HttpError(500, 'internal server error', 'server_error', null, 'internal');
+}
+
+/**
+ * The route of a request target: its path without the query, trailing slashes trimmed, and
+ * for /v1/models/{id} the decoded id. A target that is no path (an absolute-form URL a proxy
+ * sends is reduced to its path) or an id that is not valid percent-encoding is a 400.
+ */
+export function routeOf(target: string): { path: string; modelId: string } {
+  let path = target.split(/[?#]/, 1)[0];
+  if (!path.startsWith('/')) {
+    try {
+      path = new URL(target).pathname;
+    } catch {
+      throw new HttpError(400, 'the request target is not a path', 'invalid_request_error', null, 'invalid_request_target');
+    }
+  }
+  path = path.length > 1 ? path.replace(/\/+$/, '') || '/' : path;
+  const models = '/v1/models/';
+  if (!path.startsWith(models)) return { path, modelId: '' };
+  try {
+    return { path: models, modelId: decodeURIComponent(path.slice(models.length)) };
+  } catch {
+    throw new HttpError(400, 'the model id in the path is not valid percent-encoding', 'invalid_request_error', null, 'invalid_request_target');
+  }
+}
+
+/**
+ * Answers a request Node's HTTP parser refused (bad framing, oversized headers, a timeout)
+ * in the same JSON shape as every other error, then closes the connection.
+ */
+export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (!socket.writable || err.code === 'ECONNRESET') return void socket.destroy();
+  const [status, reason, code] =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'Request Header Fields Too Large', 'headers_too_large']
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'Request Timeout', 'request_timeout']
+        : [400, 'Bad Request', 'malformed_request'];
+  const body = JSON.stringify(new HttpError(status, `the request could not be read: ${reason.toLowerCase()}`, 'invalid_request_error', null, code).body());
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
 }
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {

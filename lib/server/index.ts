@@ -4,7 +4,7 @@ import { LckvError } from '../errors';
 import type { Model, GenerateResult, FinishReason } from '../model';
 import type { GenerateOptions } from '../options';
 import { ChatTemplate } from './chat-template';
-import { HttpError, parseJsonObject, readBody, sendError, sendJson, toHttpError } from './http';
+import { HttpError, answerClientError, parseJsonObject, readBody, routeOf, sendError, sendJson, toHttpError } from './http';
 import { parseChatRequest, parseCompletionRequest, type CommonRequest } from './requests';
 
 export { ChatTemplate, loadChatTemplate, FALLBACK_CHAT_TEMPLATE } from './chat-template';
@@ -100,7 +100,11 @@ export function createServer(model: Model, options: ServerOptions = {}): http.Se
     const onClose = () => {
       if (!res.writableEnded) abort.abort();
     };
+    // A pipelined response still waiting its turn gets no 'close' when the connection drops:
+    // its socket does.
+    const socket = req.socket;
     res.on('close', onClose);
+    socket.on('close', onClose);
     try {
       const stop = [...(common.options.stop ?? []), ...extraStop];
       const opts: GenerateOptions = {
@@ -123,6 +127,7 @@ export function createServer(model: Model, options: ServerOptions = {}): http.Se
     } finally {
       active--;
       res.off('close', onClose);
+      socket.off('close', onClose);
     }
   }
 
@@ -171,6 +176,7 @@ export function createServer(model: Model, options: ServerOptions = {}): http.Se
     const piece = (text: string, finish: string | null) =>
       kind === 'chat' ? chunk({ delta: text ? { content: text } : {}, finish_reason: finish }) : chunk({ text, finish_reason: finish });
 
+    const signal = opts.signal as AbortSignal;
     const it = model.stream(ids, opts);
     let started = false;
     const start = () => {
@@ -189,16 +195,16 @@ export function createServer(model: Model, options: ServerOptions = {}): http.Se
       let step = await it.next();
       if (opts.signal?.aborted) return;
       start();
-      if (kind === 'chat') await send(res, chunk({ delta: { role: 'assistant', content: '' }, finish_reason: null }));
-      if (echo) await send(res, piece(echo, null));
+      if (kind === 'chat') await send(res, signal, chunk({ delta: { role: 'assistant', content: '' }, finish_reason: null }));
+      if (echo) await send(res, signal, piece(echo, null));
       while (!step.done) {
-        if (step.value.text) await send(res, piece(step.value.text, null));
-        if (res.destroyed) break;
+        if (step.value.text) await send(res, signal, piece(step.value.text, null));
+        if (res.destroyed || signal.aborted) break;
         step = await it.next();
       }
       if (!step.done || step.value.finishReason === 'abort') return;
-      await send(res, piece('', finishReason(step.value.finishReason)));
-      if (includeUsage) await send(res, chunk(null, usageOf(step.value)));
+      await send(res, signal, piece('', finishReason(step.value.finishReason)));
+      if (includeUsage) await send(res, signal, chunk(null, usageOf(step.value)));
       res.end('data: [DONE]\n\n');
     } catch (err) {
       if (!started || opts.signal?.aborted) throw err;
@@ -255,22 +261,17 @@ export function createServer(model: Model, options: ServerOptions = {}): http.Se
 
   const server = http.createServer((req, res) => {
     const t0 = process.hrtime.bigint();
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    let pathname = url.pathname.length > 1 ? url.pathname.replace(/\/+$/, '') : url.pathname;
-    let extra = '';
-    if (pathname.startsWith('/v1/models/')) {
-      extra = decodeURIComponent(pathname.slice('/v1/models/'.length));
-      pathname = '/v1/models/';
-    }
-    const route = Object.prototype.hasOwnProperty.call(routes, pathname) ? routes[pathname] : undefined;
+    const shown = (req.url ?? '/').split(/[?#]/, 1)[0];
     res.on('finish', () => {
       if (options.log) {
         const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-        options.log(`${req.method} ${url.pathname} ${res.statusCode} ${ms.toFixed(0)} ms`);
+        options.log(`${req.method} ${shown} ${res.statusCode} ${ms.toFixed(0)} ms`);
       }
     });
     const handle = async () => {
-      if (!route) throw new HttpError(404, `no route ${req.method} ${url.pathname}`, 'invalid_request_error', null, 'not_found');
+      const { path: pathname, modelId: extra } = routeOf(req.url ?? '/');
+      const route = Object.prototype.hasOwnProperty.call(routes, pathname) ? routes[pathname] : undefined;
+      if (!route) throw new HttpError(404, `no route ${req.method} ${pathname}`, 'invalid_request_error', null, 'not_found');
       if (pathname.startsWith('/v1/') && !authorized(req))
         throw new HttpError(401, 'a valid API key is required (Authorization: Bearer <key>)', 'invalid_request_error', null, 'invalid_api_key', {
           'WWW-Authenticate': 'Bearer',
@@ -279,7 +280,7 @@ export function createServer(model: Model, options: ServerOptions = {}): http.Se
       const handler = method === 'GET' || method === 'POST' ? route[method] : undefined;
       if (!handler) {
         const allow = Object.keys(route).join(', ');
-        throw new HttpError(405, `${req.method} is not allowed on ${url.pathname} (allowed: ${allow})`, 'invalid_request_error', null, 'method_not_allowed', {
+        throw new HttpError(405, `${req.method} is not allowed on ${pathname} (allowed: ${allow})`, 'invalid_request_error', null, 'method_not_allowed', {
           Allow: allow,
         });
       }
@@ -292,6 +293,11 @@ export function createServer(model: Model, options: ServerOptions = {}): http.Se
       else if (!res.writableEnded) res.end();
     });
   });
+  server.on('clientError', answerClientError);
+  // A client that stalls sending its request holds a connection: bounded well below Node's
+  // defaults (60 s for the headers, 300 s for the whole request), which suit uploads.
+  server.headersTimeout = 20_000;
+  server.requestTimeout = 60_000;
   return server;
 }
 
@@ -311,17 +317,19 @@ function finishReason(f: FinishReason): string {
   return f === 'length' ? 'length' : 'stop';
 }
 
-/** Writes one server-sent event; waits while the client is not reading (backpressure). */
-function send(res: http.ServerResponse, data: unknown): Promise<void> {
-  if (res.destroyed || res.writableEnded) return Promise.resolve();
+/** Writes one server-sent event; waits while the client is not reading (backpressure), until it leaves. */
+function send(res: http.ServerResponse, gone: AbortSignal, data: unknown): Promise<void> {
+  if (res.destroyed || res.writableEnded || gone.aborted) return Promise.resolve();
   if (res.write(`data: ${JSON.stringify(data)}\n\n`)) return Promise.resolve();
   return new Promise((resolve) => {
     const done = () => {
       res.off('drain', done);
       res.off('close', done);
+      gone.removeEventListener('abort', done);
       resolve();
     };
     res.on('drain', done);
     res.on('close', done);
+    gone.addEventListener('abort', done);
   });
 }
