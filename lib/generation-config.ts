@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import type { ParsedConfig } from './config';
 import { LckvError } from './errors';
 import { readTextFile } from './files';
-import { SAMPLING_RANGES, describe, type SamplingSetting } from './options';
+import { SAMPLING_RANGES, describe, outOfRange, type SamplingSetting } from './options';
 
 /** generate's defaults where generation_config.json sets none (or the file is absent). */
 const FALLBACKS: Record<SamplingSetting, number> = {
@@ -49,13 +49,9 @@ export async function readGenerationDefaults(dir: string, parsed: ParsedConfig):
   for (const name of Object.keys(FALLBACKS) as SamplingSetting[]) {
     const v = fields[FIELDS[name]];
     if (v === undefined || v === null) continue;
-    const r = SAMPLING_RANGES[name];
-    if (typeof v !== 'number' || Number.isNaN(v) || v < r.min || v > r.max || (r.integer && !Number.isInteger(v)))
-      throw new LckvError(
-        'INVALID_CONFIG',
-        `generation_config.json: ${FIELDS[name]} must be ${r.integer ? 'an integer' : 'a number'} in [${r.min}, ${r.max}], got ${describe(v)}`,
-      );
-    out[name] = v;
+    const why = outOfRange(FIELDS[name], v, SAMPLING_RANGES[name]);
+    if (why) throw new LckvError('INVALID_CONFIG', `generation_config.json: ${why}`);
+    out[name] = v as number;
   }
   if (fields.do_sample === false) out.temperature = 0;
   return out;

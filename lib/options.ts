@@ -48,11 +48,23 @@ export function describe(v: unknown): string {
   return Array.isArray(v) ? 'an array' : `a value of type ${typeof v}`;
 }
 
+export interface NumberRange {
+  min: number;
+  max: number;
+  integer: boolean;
+}
+
+/** Why `v` is not a number in `r` (a message naming `name`), or undefined when it is. */
+export function outOfRange(name: string, v: unknown, r: NumberRange): string | undefined {
+  if (typeof v === 'number' && !Number.isNaN(v) && v >= r.min && v <= r.max && (!r.integer || Number.isInteger(v))) return undefined;
+  return `${name} must be ${r.integer ? 'an integer' : 'a number'} in [${r.min}, ${r.max}], got ${describe(v)}`;
+}
+
 export function checkNumber(name: string, v: unknown, min: number, max: number, integer = false): number | undefined {
   if (v === undefined) return undefined;
-  if (typeof v !== 'number' || Number.isNaN(v) || v < min || v > max || (integer && !Number.isInteger(v)))
-    fail(`${name} must be ${integer ? 'an integer' : 'a number'} in [${min}, ${max}], got ${describe(v)}`);
-  return v;
+  const why = outOfRange(name, v, { min, max, integer });
+  if (why) fail(why);
+  return v as number;
 }
 
 const PREFILL_MODES: readonly PrefillMode[] = ['auto', 'iterative', 'sequential'];
