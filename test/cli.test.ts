@@ -117,6 +117,48 @@ describe('cli (lckv)', function () {
     }
   });
 
+  /** Runs lckv with stdin from `input` (a path) and stdout closed at once or sent to `output`. */
+  function lckvIo(args: string[], input: string, output: 'closed' | string): Promise<Run> {
+    return new Promise((resolve, reject) => {
+      const stdout = output === 'closed' ? 'pipe' : fs.openSync(output, 'w');
+      const child = spawn(process.execPath, ['--require', require.resolve('tsx/cjs'), CLI, ...args], {
+        cwd: ROOT,
+        stdio: [fs.openSync(input, 'r'), stdout, 'pipe'],
+      });
+      if (output === 'closed') child.stdout?.destroy();
+      let stderr = '';
+      child.stderr?.setEncoding('utf8').on('data', (d) => (stderr += d));
+      child.on('error', reject);
+      child.on('close', (code) => resolve({ code, stdout: '', stderr }));
+    });
+  }
+
+  it('output nobody reads, endless input and a full disk end in one line, never a stack trace', async function () {
+    if (process.platform !== 'linux') this.skip();  // /dev/zero, /dev/full
+    const [info, ppl, endlessPrompt, endlessChat, full] = await Promise.all([
+      lckvIo(['info', '--model', dir, '--json'], '/dev/null', 'closed'),
+      lckvIo(['perplexity', '--model', dir, path.join(TOKENIZER_DIR, 'heldout.txt')], '/dev/null', 'closed'),
+      lckvIo(['generate', '--model', dir, '--max-tokens', '2'], '/dev/zero', '/dev/null'),
+      lckvIo(['chat', '--model', dir, '--max-tokens', '2'], '/dev/zero', '/dev/null'),
+      lckvIo(['generate', '--model', dir, '--max-tokens', '2', 'Hi'], '/dev/null', '/dev/full'),
+    ]);
+    for (const r of [info, ppl]) assert.deepEqual([r.code, r.stderr], [0, '']);
+    for (const r of [endlessPrompt, endlessChat, full]) {
+      assert.equal(r.code, 1, r.stderr);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    }
+    assert.match(endlessPrompt.stderr, /^lckv generate: stdin holds more than/);
+    assert.match(endlessChat.stderr, /^lckv chat: an input line is longer than/);
+    assert.match(full.stderr, /cannot write the output/);
+  });
+
+  it('generate: a prompt past the context prints nothing but its error', async () => {
+    const run = await lckv(['generate', '--model', dir, '--max-tokens', '2'], 'word '.repeat(400));
+    assert.equal(run.code, 1);
+    assert.equal(run.stdout, '');
+    assert.match(run.stderr, /\[CONTEXT_OVERFLOW\]/);
+  });
+
   it('info: shape, layer plan and the cached layers', async () => {
     const [text, json] = await Promise.all([lckv(['info', '--model', dir]), lckv(['info', '--model', dir, '--json'])]);
     assert.equal(text.code, 0, text.stderr);
@@ -245,10 +287,16 @@ describe('cli (lckv)', function () {
       lckv(['serve', '--model', dir, '--max-body', 'lots']),
       lckv(['info', '--model', dir, 'extra']),
       lckv(['bench', '--dtypes', 'F8']),
+      lckv(['generate', '--model', dir, '--max-tokens', '-1', 'x']),
+      lckv(['generate', '--model', dir, '--max-tokens', '0x3', 'x']),
     ]);
     for (const u of usage) assert.equal(u.code, 2, `expected exit 2, got ${u.code}: ${u.stderr}`);
     assert.match(usage[1].stderr, /unknown command 'frobnicate'/);
     assert.match(usage[2].stderr, /--temperature needs a number/);
+    // One line of what is wrong, then the pointer to --help (Node's parser adds paragraphs of advice).
+    const negative = usage[usage.length - 2].stderr.trim().split('\n');
+    assert.equal(negative.length, 2, usage[usage.length - 2].stderr);
+    assert.match(negative[0], /^lckv generate: .*--max-tokens/);
 
     const missing = path.join(dir, 'no-such-model');
     const failures = await Promise.all([

@@ -8,6 +8,7 @@ import {
   SAMPLING_FLAGS,
   SAMPLING_USAGE,
   UsageError,
+  lineLimitedStdin,
   modelArgs,
   openModel,
   out,
@@ -75,7 +76,8 @@ class ChatSession {
   }
 
   async run(): Promise<number> {
-    this.rl = readline.createInterface({ input: process.stdin, output: process.stdout, terminal: this.tty, historySize: 100 });
+    const input = this.tty ? process.stdin : lineLimitedStdin();
+    this.rl = readline.createInterface({ input, output: process.stdout, terminal: this.tty, historySize: 100 });
     this.rl.setPrompt(this.tty ? '> ' : '');
     const onSigint = () => this.interrupt();
     // On a terminal readline turns Ctrl-C into its own 'SIGINT'; a real signal can still come (kill -INT).

@@ -1,5 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import * as path from 'node:path';
+import { Transform, type Readable } from 'node:stream';
 import { loadModel, DEFAULT_MODEL_DIR, type Model, type LoadOptions } from '../model';
 import type { GenerateOptions, PrefillMode } from '../options';
 import { ADMISSION_POLICIES } from '../engine/scheduler';
@@ -48,18 +49,25 @@ export function parse<O extends Options>(
     return parseArgs({ args, options, allowPositionals: true, strict: true });
   } catch (err) {
     const code = (err as { code?: string }).code ?? '';
-    if (code.startsWith('ERR_PARSE_ARGS')) throw new UsageError((err as Error).message);
+    // Node's message may run to several lines of advice; its first says what is wrong.
+    if (code.startsWith('ERR_PARSE_ARGS')) throw new UsageError((err as Error).message.split('\n', 1)[0]);
     throw err;
   }
 }
+
+/** A decimal number as people write them: no hex, no padding (Number() takes both). */
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 
 /** A number flag within [min, max] (integer when asked); undefined when the flag is absent. */
 export function numberFlag(flag: string, value: string | undefined, min: number, max: number, integer = false): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n)) throw new UsageError(`${flag} needs a number, got '${value}'`);
+  if (!DECIMAL.test(value) || !Number.isFinite(n)) throw new UsageError(`${flag} needs a number, got '${value}'`);
   if (integer && !Number.isInteger(n)) throw new UsageError(`${flag} needs an integer, got '${value}'`);
-  if (n < min || n > max) throw new UsageError(`${flag} must be between ${min} and ${max}, got ${value}`);
+  if (n < min || n > max) {
+    const low = min === Number.MIN_VALUE ? 'above 0' : `at least ${min}`;
+    throw new UsageError(`${flag} must be ${low} and at most ${max}, got ${value}`);
+  }
   return n;
 }
 
@@ -172,31 +180,67 @@ export function samplingArgs(v: SamplingValues): GenerateOptions {
   return o;
 }
 
+/** Most bytes read from stdin at once or in one line: piped input may never end (/dev/zero). */
+export const STDIN_LIMIT_BYTES = 64 * 1024 * 1024;
+
+/** All of stdin as text; more than STDIN_LIMIT_BYTES is a CliFailure. */
 export async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  let size = 0;
+  for await (const chunk of process.stdin) {
+    size += (chunk as Buffer).length;
+    if (size > STDIN_LIMIT_BYTES) throw new CliFailure(`stdin holds more than ${STDIN_LIMIT_BYTES} bytes`);
+    chunks.push(chunk as Buffer);
+  }
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/** stdin for reading line by line: the stream fails with a CliFailure once a line runs past STDIN_LIMIT_BYTES. */
+export function lineLimitedStdin(): Readable {
+  let run = 0;  // bytes since the last newline
+  const limited = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      for (let start = 0; start < chunk.length; ) {
+        const nl = chunk.indexOf(10, start);
+        run += (nl < 0 ? chunk.length : nl) - start;
+        if (run > STDIN_LIMIT_BYTES) return done(new CliFailure(`an input line is longer than ${STDIN_LIMIT_BYTES} bytes`));
+        if (nl < 0) break;
+        run = 0;
+        start = nl + 1;
+      }
+      done(null, chunk);
+    },
+  });
+  process.stdin.on('error', (err) => limited.destroy(err));
+  return process.stdin.pipe(limited);
 }
 
 let stdoutClosed = false;
 let onStdoutClosed: (() => void) | undefined;
-let stdoutWatched = false;
+let stdoutGuarded = false;
 
 /**
- * Watches stdout for a closed pipe (`lckv generate ... | head`): calls `onClosed` instead of
- * letting EPIPE crash the process. Returns a function that stops calling it. The EPIPE
- * handler itself stays for the life of the process: a write already under way when the
- * reader left fails after the command has finished, and must fail quietly too.
+ * Handles stdout's write errors, once for the life of the process (a write under way when
+ * the reader left fails after the command has finished): a reader gone (EPIPE, `lckv ... |
+ * head`) ends the output quietly; any other failure (a full disk) ends the process with one
+ * line on stderr instead of a stack trace.
  */
+function guardStdout(): void {
+  if (stdoutGuarded) return;
+  stdoutGuarded = true;
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') {
+      process.stderr.write(`lckv: cannot write the output: ${err.message}\n`);
+      process.exit(EXIT_FAILURE);
+    }
+    stdoutClosed = true;
+    onStdoutClosed?.();
+  });
+}
+
+/** Calls `onClosed` when stdout's reader goes away. Returns a function that stops calling it. */
 export function watchStdout(onClosed: () => void): () => void {
-  if (!stdoutWatched) {
-    stdoutWatched = true;
-    process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code !== 'EPIPE') throw err;
-      stdoutClosed = true;
-      onStdoutClosed?.();
-    });
-  }
+  guardStdout();
   onStdoutClosed = onClosed;
   return () => {
     if (onStdoutClosed === onClosed) onStdoutClosed = undefined;
@@ -205,5 +249,6 @@ export function watchStdout(onClosed: () => void): () => void {
 
 /** Writes to stdout unless the pipe is gone. */
 export function out(text: string): void {
+  guardStdout();
   if (!stdoutClosed && !process.stdout.destroyed && !process.stdout.writableEnded) process.stdout.write(text);
 }

@@ -58,8 +58,12 @@ Examples:
         out(JSON.stringify({ text: r.text, tokens: r.tokens, finishReason: r.finishReason, usage: r.usage }) + '\n');
         return;
       }
+      // The first piece comes after the prompt was checked (and prefilled): a prompt that
+      // cannot run is not echoed before its error.
+      const pieces = model.stream(ids, { ...options, signal: abort.signal });
+      let step = await pieces.next();
       if (!values['no-echo']) out(prompt);
-      for await (const piece of model.stream(ids, { ...options, signal: abort.signal })) out(piece.text);
+      for (; !step.done; step = await pieces.next()) out(step.value.text);
       out('\n');
     } finally {
       process.off('SIGINT', onSigint);
