@@ -4,6 +4,7 @@
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { DEFAULT_MODEL_DIR, loadModel, type Model } from '../lib';
 import { loadChatTemplate, type ChatMessage } from '../lib/server';
@@ -207,8 +208,9 @@ describe('cli (lckv)', function () {
     assert.equal(r.stdout, expected);
   });
 
-  it('serve: listens, answers /health, and stops on SIGINT with exit code 0', async () => {
-    const child = spawn(process.execPath, ['--require', require.resolve('tsx/cjs'), CLI, 'serve', '--model', dir, '--port', '0'], {
+  /** Starts `lckv serve ...extra` on a free port; resolves with its base URL (as the startup line shows it) and the child. */
+  async function serve(extra: string[]) {
+    const child = spawn(process.execPath, ['--require', require.resolve('tsx/cjs'), CLI, 'serve', '--model', dir, '--port', '0', ...extra], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -216,13 +218,19 @@ describe('cli (lckv)', function () {
     const url = await new Promise<string>((resolve, reject) => {
       child.stderr.setEncoding('utf8').on('data', (d: string) => {
         stderr += d;
-        const m = /(http:\/\/127\.0\.0\.1:\d+)\/v1/.exec(stderr);
+        const m = /(http:\/\/\S+:\d+)\/v1/.exec(stderr);
         if (m) resolve(m[1]);
       });
       child.on('exit', () => reject(new Error(`serve exited early: ${stderr}`)));
     });
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    return { child, url, exited, stderr: () => stderr };
+  }
+
+  it('serve: listens, answers /health, and stops on SIGINT with exit code 0', async () => {
+    const { child, url, exited, stderr } = await serve([]);
     try {
+      assert.match(url, /^http:\/\/127\.0\.0\.1:/);
       const health = await fetch(`${url}/health`);
       assert.equal(health.status, 200);
       const models = (await (await fetch(`${url}/v1/models`)).json()) as { data: { id: string }[] };
@@ -230,7 +238,21 @@ describe('cli (lckv)', function () {
     } finally {
       child.kill('SIGINT');
     }
-    assert.equal(await exited, 0, stderr);
+    assert.equal(await exited, 0, stderr());
+  });
+
+  it('serve: --host takes an IPv6 address in brackets, as its startup line writes it', async function () {
+    const probe = net.createServer();
+    const v6 = await new Promise<boolean>((resolve) => probe.once('error', () => resolve(false)).listen(0, '::1', () => probe.close(() => resolve(true))));
+    if (!v6) this.skip();  // no IPv6 loopback here
+    const { child, url, exited, stderr } = await serve(['--host', '[::1]']);
+    try {
+      assert.match(url, /^http:\/\/\[::1\]:/);
+      assert.equal((await fetch(`${url}/health`)).status, 200);
+    } finally {
+      child.kill('SIGINT');
+    }
+    assert.equal(await exited, 0, stderr());
   });
 
   it('bench: measures a checkpoint and prints the table', async () => {

@@ -42,7 +42,8 @@ Example:
       quiet: { type: 'boolean' },
     });
     if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
-    const host = values.host ?? '127.0.0.1';
+    // An IPv6 address may come in brackets, as URLs (and the startup line) write it.
+    const host = (values.host ?? '127.0.0.1').replace(/^\[(.*)\]$/, '$1');
     if (host.trim() === '') throw new UsageError('--host needs an address');
     const port = numberFlag('--port', values.port, 0, 65535, true) ?? 8080;
     const apiKey = values['api-key'] ?? (process.env.LCKV_API_KEY || undefined);
