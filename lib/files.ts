@@ -1,5 +1,7 @@
 import { constants, promises as fs } from 'node:fs';
-import { LckvError } from './errors';
+import * as path from 'node:path';
+import { LckvError, type LckvErrorCode } from './errors';
+import { describe } from './options';
 
 /**
  * Opens a regular file for reading, or returns undefined when nothing is at that path.
@@ -33,4 +35,23 @@ export async function readTextFile(file: string): Promise<string | undefined> {
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * A JSON file of the checkpoint that must hold an object (config.json, tokenizer.json, ...),
+ * or undefined when it is absent. Text that is not JSON, or JSON that is not an object, is
+ * `invalid`; a path that cannot be read is FILE_READ_FAILED (see openRegularFile).
+ */
+export async function readJsonObject(file: string, invalid: LckvErrorCode): Promise<Record<string, unknown> | undefined> {
+  const text = await readTextFile(file);
+  if (text === undefined) return undefined;
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new LckvError(invalid, `${path.basename(file)} is not valid JSON`, { cause: err });
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json))
+    throw new LckvError(invalid, `${path.basename(file)} must hold a JSON object, got ${describe(json)}`);
+  return json as Record<string, unknown>;
 }

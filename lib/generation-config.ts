@@ -1,8 +1,8 @@
 import * as path from 'node:path';
 import type { ParsedConfig } from './config';
 import { LckvError } from './errors';
-import { readTextFile } from './files';
-import { SAMPLING_RANGES, describe, outOfRange, type SamplingSetting } from './options';
+import { readJsonObject } from './files';
+import { SAMPLING_RANGES, outOfRange, type SamplingSetting } from './options';
 
 /** generate's defaults where generation_config.json sets none (or the file is absent). */
 const FALLBACKS: Record<SamplingSetting, number> = {
@@ -30,18 +30,7 @@ const FIELDS: Record<SamplingSetting, string> = {
  * eos_token_id entries join parsed.eosTokenIds.
  */
 export async function readGenerationDefaults(dir: string, parsed: ParsedConfig): Promise<Record<SamplingSetting, number>> {
-  const text = await readTextFile(path.join(dir, 'generation_config.json'));
-  let g: unknown = {};
-  if (text !== undefined) {
-    try {
-      g = JSON.parse(text);
-    } catch (err) {
-      throw new LckvError('INVALID_CONFIG', 'generation_config.json is not valid JSON', { cause: err });
-    }
-  }
-  if (typeof g !== 'object' || g === null || Array.isArray(g))
-    throw new LckvError('INVALID_CONFIG', `generation_config.json must hold a JSON object, got ${describe(g)}`);
-  const fields = g as Record<string, unknown>;
+  const fields = (await readJsonObject(path.join(dir, 'generation_config.json'), 'INVALID_CONFIG')) ?? {};
   const eos = fields.eos_token_id;
   for (const id of Array.isArray(eos) ? eos : [eos])
     if (Number.isSafeInteger(id) && !parsed.eosTokenIds.includes(id as number)) parsed.eosTokenIds.push(id as number);

@@ -3,7 +3,7 @@ import type { Tokenizer } from '@huggingface/tokenizers';
 import { readCheckpoint } from './checkpoint';
 import { parseConfig, type ParsedConfig, type RawConfig } from './config';
 import { LckvError, fromNative } from './errors';
-import { readTextFile } from './files';
+import { readJsonObject } from './files';
 import { readGenerationDefaults } from './generation-config';
 import { buildInfo, type ModelInfo } from './info';
 import { GenerationJob, LikelihoodJob, ScoreJob, type FinishReason, type StreamPiece } from './engine/jobs';
@@ -276,13 +276,9 @@ export class Model {
 export const DEFAULT_MODEL_DIR = path.join(__dirname, '..', 'models', 'lckv-sotu');
 
 async function readConfig(dir: string): Promise<RawConfig> {
-  const text = await readTextFile(path.join(dir, 'config.json'));
-  if (text === undefined) throw new LckvError('FILE_NOT_FOUND', `${dir} has no config.json`);
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    throw new LckvError('INVALID_CONFIG', 'config.json is not valid JSON', { cause: err });
-  }
+  const config = await readJsonObject(path.join(dir, 'config.json'), 'INVALID_CONFIG');
+  if (config === undefined) throw new LckvError('FILE_NOT_FOUND', `${dir} has no config.json`);
+  return config as RawConfig;
 }
 
 /** Loads a Hugging Face-format Llama or LCKV checkpoint directory (default: the bundled model). */

@@ -1,27 +1,7 @@
 import * as path from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { LckvError } from './errors';
-import { readTextFile } from './files';
-
-/** A JSON object file of the tokenizer, or undefined when absent; anything else is INVALID_TOKENIZER. */
-async function readJson(file: string): Promise<Record<string, unknown> | undefined> {
-  let text: string | undefined;
-  try {
-    text = await readTextFile(file);
-  } catch (err) {
-    throw new LckvError('INVALID_TOKENIZER', (err as Error).message, { cause: err });
-  }
-  if (text === undefined) return undefined;
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw new LckvError('INVALID_TOKENIZER', `${path.basename(file)} is not valid JSON`, { cause: err });
-  }
-  if (typeof json !== 'object' || json === null || Array.isArray(json))
-    throw new LckvError('INVALID_TOKENIZER', `${path.basename(file)} must hold a JSON object`);
-  return json as Record<string, unknown>;
-}
+import { readJsonObject } from './files';
 
 /** The part of a Metaspace pre-tokenizer this module reaches into. */
 interface MetaspacePreTokenizer {
@@ -59,8 +39,8 @@ function splitBefore(text: string, mark: string): string[] {
 
 /** The checkpoint's tokenizer (tokenizer.json), or undefined when it has none. */
 export async function loadTokenizer(dir: string): Promise<{ tokenizer?: Tokenizer; config: Record<string, unknown> }> {
-  const config = (await readJson(path.join(dir, 'tokenizer_config.json'))) ?? {};
-  const json = await readJson(path.join(dir, 'tokenizer.json'));
+  const config = (await readJsonObject(path.join(dir, 'tokenizer_config.json'), 'INVALID_TOKENIZER')) ?? {};
+  const json = await readJsonObject(path.join(dir, 'tokenizer.json'), 'INVALID_TOKENIZER');
   if (!json) return { config };
   try {
     const tokenizer = new Tokenizer(json, config);

@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import { Template } from '@huggingface/jinja';
 import { LckvError } from '../errors';
-import { readTextFile } from '../files';
+import { readJsonObject, readTextFile } from '../files';
 import type { Model } from '../model';
 
 /** One turn of a conversation. `developer` is treated as `system`. */
@@ -95,15 +95,7 @@ function tokenString(v: unknown): string | undefined {
  * "default" or the first is used), else the fallback template.
  */
 export async function loadChatTemplate(dir: string): Promise<ChatTemplate> {
-  const configText = await readTextFile(path.join(dir, 'tokenizer_config.json'));
-  let config: Record<string, unknown> = {};
-  if (configText !== undefined) {
-    try {
-      config = JSON.parse(configText);
-    } catch (err) {
-      throw new LckvError('INVALID_TOKENIZER', 'tokenizer_config.json is not valid JSON', { cause: err });
-    }
-  }
+  const config = (await readJsonObject(path.join(dir, 'tokenizer_config.json'), 'INVALID_TOKENIZER')) ?? {};
   const special: SpecialTokens = {};
   for (const key of ['bos_token', 'eos_token', 'unk_token', 'pad_token']) {
     const s = tokenString(config[key]);
