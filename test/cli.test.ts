@@ -2,7 +2,7 @@
 // code tsc compiles to dist/cli.js), on a tiny random checkpoint with the bundled tokenizer.
 
 import { strict as assert } from 'node:assert';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
@@ -20,21 +20,26 @@ interface Run {
   stderr: string;
 }
 
+/** Starts `lckv ...args` as a child process (lib/cli.ts through tsx). */
+function startLckv(args: string[], stdio: StdioOptions = ['pipe', 'pipe', 'pipe']): ChildProcess {
+  return spawn(process.execPath, ['--require', require.resolve('tsx/cjs'), CLI, ...args], {
+    cwd: ROOT,
+    stdio,
+    env: { ...process.env, LCKV_API_KEY: '' },
+  });
+}
+
 /** Runs `lckv ...args` to completion. */
 function lckv(args: string[], input?: string): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--require', require.resolve('tsx/cjs'), CLI, ...args], {
-      cwd: ROOT,
-      stdio: ['pipe', 'pipe', 'pipe'],
-      env: { ...process.env, LCKV_API_KEY: '' },
-    });
+    const child = startLckv(args);
     let stdout = '';
     let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
+    child.stdout!.setEncoding('utf8').on('data', (d) => (stdout += d));
+    child.stderr!.setEncoding('utf8').on('data', (d) => (stderr += d));
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input ?? '');
+    child.stdin!.end(input ?? '');
   });
 }
 
@@ -102,13 +107,10 @@ describe('cli (lckv)', function () {
 
   it('generate: a reader that closes the pipe early stops it quietly (exit 0, no stderr)', async () => {
     for (let round = 0; round < 3; round++) {
-      const child = spawn(process.execPath, ['--require', require.resolve('tsx/cjs'), CLI, 'generate', '--model', dir, '--max-tokens', '240', 'Once'], {
-        cwd: ROOT,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+      const child = startLckv(['generate', '--model', dir, '--max-tokens', '240', 'Once'], ['ignore', 'pipe', 'pipe']);
       let stderr = '';
-      child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
-      child.stdout.once('data', () => child.stdout.destroy());  // like `| head -c 1`
+      child.stderr!.setEncoding('utf8').on('data', (d) => (stderr += d));
+      child.stdout!.once('data', () => child.stdout!.destroy());  // like `| head -c 1`
       const code = await new Promise<number | null>((resolve, reject) => {
         child.on('error', reject);
         child.on('close', resolve);
@@ -122,10 +124,7 @@ describe('cli (lckv)', function () {
   function lckvIo(args: string[], input: string, output: 'closed' | string): Promise<Run> {
     return new Promise((resolve, reject) => {
       const stdout = output === 'closed' ? 'pipe' : fs.openSync(output, 'w');
-      const child = spawn(process.execPath, ['--require', require.resolve('tsx/cjs'), CLI, ...args], {
-        cwd: ROOT,
-        stdio: [fs.openSync(input, 'r'), stdout, 'pipe'],
-      });
+      const child = startLckv(args, [fs.openSync(input, 'r'), stdout, 'pipe']);
       if (output === 'closed') child.stdout?.destroy();
       let stderr = '';
       child.stderr?.setEncoding('utf8').on('data', (d) => (stderr += d));
@@ -210,13 +209,10 @@ describe('cli (lckv)', function () {
 
   /** Starts `lckv serve ...extra` on a free port; resolves with its base URL (as the startup line shows it) and the child. */
   async function serve(extra: string[]) {
-    const child = spawn(process.execPath, ['--require', require.resolve('tsx/cjs'), CLI, 'serve', '--model', dir, '--port', '0', ...extra], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = startLckv(['serve', '--model', dir, '--port', '0', ...extra], ['ignore', 'pipe', 'pipe']);
     let stderr = '';
     const url = await new Promise<string>((resolve, reject) => {
-      child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      child.stderr!.setEncoding('utf8').on('data', (d: string) => {
         stderr += d;
         const m = /(http:\/\/\S+:\d+)\/v1/.exec(stderr);
         if (m) resolve(m[1]);
