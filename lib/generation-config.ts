@@ -4,24 +4,14 @@ import { LckvError } from './errors';
 import { readJsonObject } from './files';
 import { SAMPLING_RANGES, outOfRange, type SamplingSetting } from './options';
 
-/** generate's defaults where generation_config.json sets none (or the file is absent). */
-const FALLBACKS: Record<SamplingSetting, number> = {
-  maxTokens: 256,
-  temperature: 0.8,
-  topK: 40,
-  topP: 0.95,
-  minP: 0.05,
-  repetitionPenalty: 1,
-};
-
-/** The generation_config.json field behind each setting. */
-const FIELDS: Record<SamplingSetting, string> = {
-  maxTokens: 'max_new_tokens',
-  temperature: 'temperature',
-  topK: 'top_k',
-  topP: 'top_p',
-  minP: 'min_p',
-  repetitionPenalty: 'repetition_penalty',
+/** Each setting's generation_config.json field, and generate's default where the file sets none. */
+const SETTINGS: Record<SamplingSetting, { field: string; fallback: number }> = {
+  maxTokens: { field: 'max_new_tokens', fallback: 256 },
+  temperature: { field: 'temperature', fallback: 0.8 },
+  topK: { field: 'top_k', fallback: 40 },
+  topP: { field: 'top_p', fallback: 0.95 },
+  minP: { field: 'min_p', fallback: 0.05 },
+  repetitionPenalty: { field: 'repetition_penalty', fallback: 1 },
 };
 
 /**
@@ -34,11 +24,10 @@ export async function readGenerationDefaults(dir: string, parsed: ParsedConfig):
   const eos = fields.eos_token_id;
   for (const id of Array.isArray(eos) ? eos : [eos])
     if (Number.isSafeInteger(id) && !parsed.eosTokenIds.includes(id as number)) parsed.eosTokenIds.push(id as number);
-  const out = { ...FALLBACKS };
-  for (const name of Object.keys(FALLBACKS) as SamplingSetting[]) {
-    const v = fields[FIELDS[name]];
-    if (v === undefined || v === null) continue;
-    const why = outOfRange(FIELDS[name], v, SAMPLING_RANGES[name]);
+  const out = {} as Record<SamplingSetting, number>;
+  for (const [name, { field, fallback }] of Object.entries(SETTINGS) as [SamplingSetting, { field: string; fallback: number }][]) {
+    const v = fields[field] ?? fallback;  // null counts as unset
+    const why = outOfRange(field, v, SAMPLING_RANGES[name]);
     if (why) throw new LckvError('INVALID_CONFIG', `generation_config.json: ${why}`);
     out[name] = v as number;
   }
