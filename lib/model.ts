@@ -1,5 +1,6 @@
 import * as path from 'node:path';
 import type { Tokenizer } from '@huggingface/tokenizers';
+import { loadChatTemplate, type ChatMessage, type ChatTemplate } from './chat-template';
 import { readCheckpoint } from './checkpoint';
 import { parseConfig, type ParsedConfig, type RawConfig } from './config';
 import { LckvError, fromNative } from './errors';
@@ -68,28 +69,51 @@ export interface PerplexityOptions extends PrefillOptions {
   context?: number;
 }
 
+/** What loadModel() read and built, handed to the Model whole. */
+interface ModelParts {
+  handle: NativeModel;
+  addon: NativeAddon;
+  parsed: ParsedConfig;
+  info: ModelInfo;
+  tokenizer: Tokenizer | undefined;
+  /** The chat template, or why it could not be read (raised only when a chat needs it). */
+  chatTemplate: ChatTemplate | LckvError;
+  defaults: Required<Omit<GenerateOptions, 'stop' | 'signal' | 'seed' | 'prefill' | 'passes'>>;
+  maxBatch: number;
+  admission: AdmissionPolicy;
+}
+
 export class Model {
   /** Shape, layer plan and KV figures of the loaded model. */
   readonly info: ModelInfo;
   private disposed = false;
+  private readonly handle: NativeModel;
+  private readonly addon: NativeAddon;
+  private readonly parsed: ParsedConfig;
+  private readonly tokenizer: Tokenizer | undefined;
+  private readonly template: ChatTemplate | LckvError;
+  private readonly defaults: ModelParts['defaults'];
   /** Runs every native pass: admission, prefill, batched decode. */
   private readonly scheduler: Scheduler;
-  /** generate/logits/perplexity calls in flight: dispose() lets them finish. */
+  /** generate/chat/logits/perplexity calls in flight: dispose() lets them finish. */
   private readonly active = new Set<Promise<unknown>>();
 
   /** @internal use loadModel() */
-  constructor(
-    private readonly handle: NativeModel,
-    private readonly parsed: ParsedConfig,
-    private readonly tokenizer: Tokenizer | undefined,
-    private readonly defaults: Required<Omit<GenerateOptions, 'stop' | 'signal' | 'seed' | 'prefill' | 'passes'>>,
-    info: ModelInfo,
-    maxBatch: number,
-    private readonly addon: NativeAddon,
-    admission: AdmissionPolicy,
-  ) {
-    this.info = info;
-    this.scheduler = new Scheduler(handle, maxBatch, addon, admission);
+  constructor(parts: ModelParts) {
+    ({ handle: this.handle, addon: this.addon, parsed: this.parsed, info: this.info, tokenizer: this.tokenizer } = parts);
+    this.template = parts.chatTemplate;
+    this.defaults = parts.defaults;
+    this.scheduler = new Scheduler(parts.handle, parts.maxBatch, parts.addon, parts.admission);
+  }
+
+  /**
+   * The checkpoint's chat template (chat_template.jinja, else tokenizer_config.json's
+   * `chat_template`, else plain "User:/Assistant:" turns) that chat() and streamChat() use.
+   * Throws INVALID_TOKENIZER when the checkpoint's template cannot be read or parsed.
+   */
+  get chatTemplate(): ChatTemplate {
+    if (this.template instanceof LckvError) throw this.template;
+    return this.template;
   }
 
   /** Live engine figures: KV blocks in use, sequences running and waiting, preemptions, throughput. */
@@ -158,15 +182,15 @@ export class Model {
 
   /** Generates a continuation of `prompt` (text, or token ids). */
   async generate(prompt: string | readonly number[], options?: GenerateOptions): Promise<GenerateResult> {
-    const run = this.generation(prompt, options);
-    return this.track(
-      (async () => {
-        for (;;) {
-          const step = await run.next();
-          if (step.done) return step.value;
-        }
-      })(),
-    );
+    return this.track(lastValue(this.generation(prompt, options)));
+  }
+
+  /**
+   * The assistant's reply to `messages`, prompted through the chat template (see
+   * chatTemplate); the template's own stop strings are added to `options.stop`.
+   */
+  async chat(messages: readonly ChatMessage[], options?: GenerateOptions): Promise<GenerateResult> {
+    return this.track(lastValue(this.chatGeneration(messages, options)));
   }
 
   /** Registers work that dispose() must let finish. */
@@ -184,6 +208,11 @@ export class Model {
     return yield* this.generation(prompt, options);
   }
 
+  /** chat(), streamed piece by piece as stream() does. */
+  async *streamChat(messages: readonly ChatMessage[], options?: GenerateOptions): AsyncGenerator<StreamPiece, GenerateResult> {
+    return yield* this.chatGeneration(messages, options);
+  }
+
   /**
    * Later calls reject with DISPOSED; `generate` and `logits` calls made before finish first.
    * A stream started before keeps its own reference and frees it when it ends.
@@ -195,7 +224,18 @@ export class Model {
     this.handle.dispose();
   }
 
-  private async *generation(prompt: string | readonly number[], opts?: GenerateOptions): AsyncGenerator<StreamPiece, GenerateResult> {
+  private async *chatGeneration(messages: readonly ChatMessage[], options?: GenerateOptions): AsyncGenerator<StreamPiece, GenerateResult> {
+    this.checkAlive();
+    const template = this.chatTemplate;
+    return yield* this.generation(template.tokenize(this, messages), options, template.stop);
+  }
+
+  /** `templateStops`: stop strings of a chat template, ending the reply besides options.stop. */
+  private async *generation(
+    prompt: string | readonly number[],
+    opts: GenerateOptions | undefined,
+    templateStops: readonly string[] = [],
+  ): AsyncGenerator<StreamPiece, GenerateResult> {
     checkGenerateOptions(opts);
     const options: GenerateOptions = checkOptionsObject(opts);
     const ids = typeof prompt === 'string' ? this.tokenize(prompt) : this.checkPrompt(prompt);
@@ -205,7 +245,7 @@ export class Model {
       settings: this.settings(options),
       sampleToken: this.addon.sampleToken,
       maxTokens: options.maxTokens ?? this.defaults.maxTokens,
-      stops: options.stop === undefined ? [] : typeof options.stop === 'string' ? [options.stop] : [...options.stop],
+      stops: [...(options.stop === undefined ? [] : typeof options.stop === 'string' ? [options.stop] : options.stop), ...templateStops],
       eosTokenIds: this.parsed.eosTokenIds,
       maxPositions: Math.min(this.parsed.native.maxPositions, this.scheduler.capacity),
       decode: this.tokenizer ? (t) => decodeIds(this.tokenizer!, t) : undefined,
@@ -272,6 +312,14 @@ export class Model {
   }
 }
 
+/** The value a generator returns, its yields skipped. */
+async function lastValue<T>(run: AsyncGenerator<unknown, T>): Promise<T> {
+  for (;;) {
+    const step = await run.next();
+    if (step.done) return step.value;
+  }
+}
+
 /** The model bundled with the package (models/lckv-sotu). */
 export const DEFAULT_MODEL_DIR = path.join(__dirname, '..', 'models', 'lckv-sotu');
 
@@ -301,6 +349,10 @@ export async function loadModel(dir: string = DEFAULT_MODEL_DIR, options?: LoadO
   const parsed = parseConfig(raw);
   const weights = await readCheckpoint(dir);
   const { tokenizer } = await loadTokenizer(dir);
+  const chatTemplate = await loadChatTemplate(dir).catch((err: unknown) => {
+    if (err instanceof LckvError) return err;
+    throw err;
+  });
   const defaults = await readGenerationDefaults(dir, parsed);
   const chosen = nativeFor(device);
   const addon = chosen.addon;
@@ -325,5 +377,5 @@ export async function loadModel(dir: string = DEFAULT_MODEL_DIR, options?: LoadO
     device: chosen.device,
     cudaDevice: chosen.cudaDevice,
   });
-  return new Model(handle, parsed, tokenizer, defaults, info, maxBatch, addon, admission);
+  return new Model({ handle, addon, parsed, info, tokenizer, chatTemplate, defaults, maxBatch, admission });
 }

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { DEFAULT_MODEL_DIR, loadModel, type Model } from '../lib';
-import { loadChatTemplate, type ChatMessage } from '../lib/server';
+import { loadChatTemplate, type ChatMessage } from '../lib';
 import { makeCheckpoint, removeDir, tmpDir } from './fixtures';
 
 const ROOT = path.join(__dirname, '..');

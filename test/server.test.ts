@@ -10,7 +10,8 @@ import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import OpenAI from 'openai';
 import { DEFAULT_MODEL_DIR, LckvError, loadModel, type Model } from '../lib';
-import { createServer, loadChatTemplate, type ChatTemplate, type ServerOptions } from '../lib/server';
+import { createServer, type ServerOptions } from '../lib/server';
+import { loadChatTemplate, type ChatTemplate } from '../lib';
 import { makeCheckpoint, removeDir, tmpDir } from './fixtures';
 
 const TOKENIZER_DIR = DEFAULT_MODEL_DIR;
@@ -94,7 +95,7 @@ describe('server (OpenAI-compatible HTTP)', function () {
     dir = textCheckpoint();
     model = await loadModel(dir);
     template = await loadChatTemplate(dir);
-    s = await start(model, { chatTemplate: template });
+    s = await start(model, {});
   });
 
   after(async () => {

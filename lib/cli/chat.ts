@@ -1,7 +1,7 @@
 import * as readline from 'node:readline';
 import { LckvError } from '../errors';
 import type { Model } from '../model';
-import { loadChatTemplate, type ChatMessage, type ChatTemplate } from '../server/chat-template';
+import type { ChatMessage, ChatTemplate } from '../chat-template';
 import {
   MODEL_FLAGS,
   MODEL_USAGE,
@@ -51,8 +51,7 @@ ${SAMPLING_USAGE}
     const load = modelArgs(values);
     const model = await openModel(load);
     try {
-      const template = await loadChatTemplate(load.dir);
-      return await new ChatSession(model, template, options, values.system).run();
+      return await new ChatSession(model, model.chatTemplate, options, values.system).run();
     } finally {
       await model.dispose();
     }

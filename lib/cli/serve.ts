@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { createServer, loadChatTemplate, SERVER_DEFAULTS } from '../server';
+import { createServer, SERVER_DEFAULTS } from '../server';
 import { CliFailure, MODEL_FLAGS, MODEL_USAGE, UsageError, bytesFlag, modelArgs, numberFlag, openModel, parse, type Command } from './common';
 
 export const serve: Command = {
@@ -56,22 +56,15 @@ Example:
 
     const model = await openModel(load);
     const log = (line: string) => process.stderr.write(`lckv serve: ${line}\n`);
-    let chatTemplate;
+    const modelId = modelIdFlag ?? path.basename(load.dir);
+    let server: ReturnType<typeof createServer>;
     try {
-      chatTemplate = await loadChatTemplate(load.dir);
+      // The model's chat template: a checkpoint whose template cannot be parsed fails here.
+      server = createServer(model, { modelId, apiKey, maxBodyBytes, maxQueue, log: values.quiet ? undefined : log });
     } catch (err) {
       await model.dispose();
       throw err;
     }
-    const modelId = modelIdFlag ?? path.basename(load.dir);
-    const server = createServer(model, {
-      modelId,
-      chatTemplate,
-      apiKey,
-      maxBodyBytes,
-      maxQueue,
-      log: values.quiet ? undefined : log,
-    });
 
     try {
       await new Promise<void>((resolve, reject) => {
@@ -88,7 +81,7 @@ Example:
     const address = server.address();
     const actualPort = typeof address === 'object' && address ? address.port : port;
     const shownHost = host.includes(':') ? `[${host}]` : host;
-    log(`${modelId} at http://${shownHost}:${actualPort}/v1 (${chatTemplate.fromCheckpoint ? "the model's chat template" : 'fallback chat template'}; Ctrl-C stops)`);
+    log(`${modelId} at http://${shownHost}:${actualPort}/v1 (${model.chatTemplate.fromCheckpoint ? "the model's chat template" : 'fallback chat template'}; Ctrl-C stops)`);
     if (!apiKey && !['127.0.0.1', 'localhost', '::1'].includes(host))
       log(`warning: listening on ${host} without --api-key; anyone who can reach it can use it`);
 

@@ -3,18 +3,16 @@ import * as http from 'node:http';
 import { LckvError } from '../errors';
 import type { Model, GenerateResult, FinishReason } from '../model';
 import type { GenerateOptions } from '../options';
-import { ChatTemplate } from './chat-template';
+import { ChatTemplate } from '../chat-template';
 import { HttpError, answerClientError, parseJsonObject, readBody, routeOf, sendError, sendJson, toHttpError } from './http';
 import { parseChatRequest, parseCompletionRequest, type CommonRequest } from './requests';
 
-export { ChatTemplate, loadChatTemplate, FALLBACK_CHAT_TEMPLATE } from './chat-template';
-export type { ChatMessage } from './chat-template';
 export { HttpError } from './http';
 
 export interface ServerOptions {
   /** The name /v1/models lists and responses carry (default 'lckv'). Requests may name any model. */
   modelId?: string;
-  /** The checkpoint's chat template (see loadChatTemplate); default: the plain fallback template. */
+  /** The chat template for /v1/chat/completions (default: the model's, `model.chatTemplate`). */
   chatTemplate?: ChatTemplate;
   /** When set, /v1/* requests need `Authorization: Bearer <apiKey>` (401 otherwise). /health stays open. */
   apiKey?: string;
@@ -61,7 +59,7 @@ function checkOptions(o: ServerOptions) {
 export function createServer(model: Model, options: ServerOptions = {}): http.Server {
   checkOptions(options);
   const modelId = options.modelId ?? SERVER_DEFAULTS.modelId;
-  const template = options.chatTemplate ?? new ChatTemplate(undefined);
+  const template = options.chatTemplate ?? model.chatTemplate;
   const maxBody = options.maxBodyBytes ?? SERVER_DEFAULTS.maxBodyBytes;
   const maxQueue = options.maxQueue ?? SERVER_DEFAULTS.maxQueue;
   const keyHash = options.apiKey === undefined ? undefined : createHash('sha256').update(options.apiKey).digest();

@@ -1,5 +1,5 @@
 import type { GenerateOptions, PrefillMode } from '../options';
-import type { ChatMessage } from './chat-template';
+import type { ChatMessage } from '../chat-template';
 import { HttpError } from './http';
 
 type Body = Record<string, unknown>;

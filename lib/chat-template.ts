@@ -1,8 +1,8 @@
 import * as path from 'node:path';
 import { Template } from '@huggingface/jinja';
-import { LckvError } from '../errors';
-import { readJsonObject, readTextFile } from '../files';
-import type { Model } from '../model';
+import { LckvError } from './errors';
+import { readJsonObject, readTextFile } from './files';
+import type { Model } from './model';
 
 /** One turn of a conversation. `developer` is treated as `system`. */
 export interface ChatMessage {
