@@ -37,11 +37,14 @@ const uint16_t* x_for_bf16_dot(const MatmulOut* outs, int32_t count, const float
   if (!any) return nullptr;
   const int64_t size = n * outs[0].w.cols;
   rounded.resize(size_t(size));
+  // The pool's threads fill the caller's buffer: named inside the task, `rounded` would be
+  // each worker's own thread_local.
+  uint16_t* out = rounded.data();
   pool.for_each_task((size + kTaskValues - 1) / kTaskValues, [&](int64_t task) {
     const int64_t begin = task * kTaskValues;
-    round_to_bf16_avx512(rounded.data() + begin, x + begin, std::min(kTaskValues, size - begin));
+    round_to_bf16_avx512(out + begin, x + begin, std::min(kTaskValues, size - begin));
   });
-  return rounded.data();
+  return out;
 }
 
 }  // namespace
