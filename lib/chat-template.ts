@@ -75,8 +75,8 @@ export class ChatTemplate {
    * Token ids of the rendered prompt. A checkpoint's template writes its own special tokens
    * (as apply_chat_template does, nothing is added); the fallback lets the tokenizer add them.
    */
-  tokenize(model: Model, messages: readonly ChatMessage[], options: { addGenerationPrompt?: boolean } = {}): number[] {
-    return model.tokenize(this.render(messages, options), { addSpecialTokens: !this.fromCheckpoint });
+  async tokenize(model: Model, messages: readonly ChatMessage[], options: { addGenerationPrompt?: boolean } = {}): Promise<number[]> {
+    return model.tokenizeAsync(this.render(messages, options), { addSpecialTokens: !this.fromCheckpoint });
   }
 }
 

@@ -1,5 +1,4 @@
 import * as path from 'node:path';
-import type { Tokenizer } from '@huggingface/tokenizers';
 import { loadChatTemplate, type ChatMessage, type ChatTemplate } from './chat-template';
 import { readCheckpoint } from './checkpoint';
 import { parseConfig, type ParsedConfig, type RawConfig } from './config';
@@ -23,7 +22,7 @@ import {
 } from './options';
 import type { SamplingSettings } from './sampling';
 import { defaultThreads } from './threads';
-import { decodeIds, encodeText, loadTokenizer } from './tokenizer';
+import { loadTokenizer, type TextTokenizer } from './tokenizer';
 
 export type { EngineStats, FinishReason, StreamPiece };
 
@@ -64,6 +63,11 @@ export interface GenerateResult {
   usage: { promptTokens: number; completionTokens: number; totalTokens: number };
 }
 
+export interface TokenizeOptions {
+  /** Add the tokenizer's special tokens, e.g. <s> (default true). */
+  addSpecialTokens?: boolean;
+}
+
 export interface PerplexityOptions extends PrefillOptions {
   /** Tokens scored per independent window (default: the model's context length). */
   context?: number;
@@ -75,7 +79,7 @@ interface ModelParts {
   addon: NativeAddon;
   parsed: ParsedConfig;
   info: ModelInfo;
-  tokenizer: Tokenizer | undefined;
+  tokenizer: TextTokenizer | undefined;
   /** The chat template, or why it could not be read (raised only when a chat needs it). */
   chatTemplate: ChatTemplate | LckvError;
   defaults: Required<Omit<GenerateOptions, 'stop' | 'signal' | 'seed' | 'prefill' | 'passes'>>;
@@ -90,7 +94,7 @@ export class Model {
   private readonly handle: NativeModel;
   private readonly addon: NativeAddon;
   private readonly parsed: ParsedConfig;
-  private readonly tokenizer: Tokenizer | undefined;
+  private readonly tokenizer: TextTokenizer | undefined;
   private readonly template: ChatTemplate | LckvError;
   private readonly defaults: ModelParts['defaults'];
   /** Runs every native pass: admission, prefill, batched decode. */
@@ -121,20 +125,38 @@ export class Model {
     return this.scheduler.stats();
   }
 
-  /** Text -> token ids, with the tokenizer's special tokens (e.g. <s>) unless told otherwise. */
-  tokenize(text: string, options?: { addSpecialTokens?: boolean }): number[] {
+  /**
+   * Text -> token ids, with the tokenizer's special tokens (e.g. <s>) unless told otherwise,
+   * on the calling thread; tokenizeAsync keeps long texts off it.
+   */
+  tokenize(text: string, options?: TokenizeOptions): number[] {
+    const { tokenizer, addSpecialTokens } = this.checkTokenize(text, options);
+    return tokenizer.encode(text, addSpecialTokens);
+  }
+
+  /**
+   * tokenize(), on a worker thread for texts of 2,048 characters or more (encoding costs
+   * ~1-7 us per character; a long document would hold up the event loop). generate, stream,
+   * chat and perplexity tokenize text prompts this way.
+   */
+  async tokenizeAsync(text: string, options?: TokenizeOptions): Promise<number[]> {
+    const { tokenizer, addSpecialTokens } = this.checkTokenize(text, options);
+    return tokenizer.encodeOffThread(text, addSpecialTokens);
+  }
+
+  private checkTokenize(text: string, options: TokenizeOptions | undefined) {
     this.checkAlive();
     if (typeof text !== 'string') throw new LckvError('INVALID_ARGUMENT', 'text must be a string');
     const { addSpecialTokens = true } = checkOptionsObject(options);
     if (typeof addSpecialTokens !== 'boolean') throw new LckvError('INVALID_ARGUMENT', 'addSpecialTokens must be a boolean');
-    return encodeText(this.requireTokenizer(), text, addSpecialTokens);
+    return { tokenizer: this.requireTokenizer(), addSpecialTokens };
   }
 
   /** Token ids -> text (special tokens skipped). */
   detokenize(ids: readonly number[]): string {
     this.checkAlive();
     const list = checkTokens(ids, this.parsed.native.vocabSize);
-    return decodeIds(this.requireTokenizer(), list);
+    return this.requireTokenizer().decode(list);
   }
 
   /** Logits of every position of `tokens`, row-major [tokens.length, vocabSize]. */
@@ -150,16 +172,17 @@ export class Model {
   async perplexity(input: string | readonly number[], options?: PerplexityOptions): Promise<number> {
     this.checkAlive();
     const opts: PerplexityOptions = checkOptionsObject(options);
-    const ids = typeof input === 'string' ? this.tokenize(input) : checkTokens(input, this.parsed.native.vocabSize);
     const context =
       checkNumber('context', opts.context, 2, this.parsed.native.maxPositions, true) ??
       Math.min(this.parsed.native.maxPositions, this.scheduler.capacity);
     const prefill = checkPrefill(opts);
-    if (ids.length < 2) throw new LckvError('INVALID_ARGUMENT', 'perplexity needs at least two tokens');
+    const ids = typeof input === 'string' ? this.tokenizeAsync(input) : checkTokens(input, this.parsed.native.vocabSize);
     return this.track(this.scoreWindows(ids, context, prefill));
   }
 
-  private async scoreWindows(ids: number[], context: number, prefill: { mode: number; passes: number }): Promise<number> {
+  private async scoreWindows(input: Promise<number[]> | number[], context: number, prefill: PrefillSpec): Promise<number> {
+    const ids = await input;
+    if (ids.length < 2) throw new LckvError('INVALID_ARGUMENT', 'perplexity needs at least two tokens');
     let nll = 0;
     let count = 0;
     for (let start = 0; start < ids.length - 1; start += context) {
@@ -222,43 +245,35 @@ export class Model {
     this.disposed = true;
     await Promise.allSettled([...this.active]);
     this.handle.dispose();
+    this.tokenizer?.close();
   }
 
   private async *chatGeneration(messages: readonly ChatMessage[], options?: GenerateOptions): AsyncGenerator<StreamPiece, GenerateResult> {
     this.checkAlive();
     const template = this.chatTemplate;
-    return yield* this.generation(template.tokenize(this, messages), options, template.stop);
+    return yield* this.generation(() => template.tokenize(this, messages), options, template.stop);
   }
 
-  /** `templateStops`: stop strings of a chat template, ending the reply besides options.stop. */
+  /**
+   * `prompt`: the prompt's ids, or text to tokenize. `templateStops`: stop strings of a chat
+   * template, ending the reply besides options.stop.
+   */
   private async *generation(
-    prompt: string | readonly number[],
+    prompt: string | readonly number[] | (() => Promise<number[]>),
     opts: GenerateOptions | undefined,
     templateStops: readonly string[] = [],
   ): AsyncGenerator<StreamPiece, GenerateResult> {
     checkGenerateOptions(opts);
     const options: GenerateOptions = checkOptionsObject(opts);
-    const ids = typeof prompt === 'string' ? this.tokenize(prompt) : this.checkPrompt(prompt);
-    if (ids.length === 0) throw new LckvError('INVALID_ARGUMENT', 'the prompt is empty');
-    this.checkContext(ids.length);
-    const job = new GenerationJob(ids, checkPrefill(options), {
-      settings: this.settings(options),
-      sampleToken: this.addon.sampleToken,
-      maxTokens: options.maxTokens ?? this.defaults.maxTokens,
-      stops: [...(options.stop === undefined ? [] : typeof options.stop === 'string' ? [options.stop] : options.stop), ...templateStops],
-      eosTokenIds: this.parsed.eosTokenIds,
-      maxPositions: Math.min(this.parsed.native.maxPositions, this.scheduler.capacity),
-      decode: this.tokenizer ? (t) => decodeIds(this.tokenizer!, t) : undefined,
-    });
+    const idsOf = typeof prompt === 'function' ? prompt : typeof prompt === 'string' ? () => this.tokenizeAsync(prompt) : async () => this.checkPrompt(prompt);
+    // Tracked until submitted: a dispose() meanwhile waits, then the job holds its own sequence.
+    const { job, ids } = await this.track(this.submitGeneration(idsOf, options, templateStops));
     const onAbort = () => {
       job.abort();
       this.scheduler.cancel(job);
     };
-    if (options.signal?.aborted) job.abort();
-    else {
-      this.scheduler.submit(job);
-      options.signal?.addEventListener('abort', onAbort);
-    }
+    options.signal?.addEventListener('abort', onAbort);
+    if (options.signal?.aborted) onAbort();
     try {
       for (;;) {
         const piece = await job.next();
@@ -275,6 +290,25 @@ export class Model {
       options.signal?.removeEventListener('abort', onAbort);
       onAbort();
     }
+  }
+
+  private async submitGeneration(idsOf: () => Promise<number[]>, options: GenerateOptions, templateStops: readonly string[]) {
+    const ids = await idsOf();
+    if (ids.length === 0) throw new LckvError('INVALID_ARGUMENT', 'the prompt is empty');
+    this.checkContext(ids.length);
+    const tokenizer = this.tokenizer;
+    const job = new GenerationJob(ids, checkPrefill(options), {
+      settings: this.settings(options),
+      sampleToken: this.addon.sampleToken,
+      maxTokens: options.maxTokens ?? this.defaults.maxTokens,
+      stops: [...(options.stop === undefined ? [] : typeof options.stop === 'string' ? [options.stop] : options.stop), ...templateStops],
+      eosTokenIds: this.parsed.eosTokenIds,
+      maxPositions: Math.min(this.parsed.native.maxPositions, this.scheduler.capacity),
+      decode: tokenizer ? (t) => tokenizer.decode(t) : undefined,
+    });
+    if (options.signal?.aborted) job.abort();
+    else this.scheduler.submit(job);
+    return { job, ids };
   }
 
   private settings(o: GenerateOptions): SamplingSettings {
@@ -306,7 +340,7 @@ export class Model {
     if (this.disposed) throw new LckvError('DISPOSED', 'the model has been disposed');
   }
 
-  private requireTokenizer(): Tokenizer {
+  private requireTokenizer(): TextTokenizer {
     if (!this.tokenizer) throw new LckvError('NO_TOKENIZER', 'this checkpoint has no tokenizer.json; pass token ids instead of text');
     return this.tokenizer;
   }
@@ -348,7 +382,7 @@ export async function loadModel(dir: string = DEFAULT_MODEL_DIR, options?: LoadO
   const raw = await readConfig(dir);
   const parsed = parseConfig(raw);
   const weights = await readCheckpoint(dir);
-  const { tokenizer } = await loadTokenizer(dir);
+  const tokenizer = await loadTokenizer(dir);
   const chatTemplate = await loadChatTemplate(dir).catch((err: unknown) => {
     if (err instanceof LckvError) return err;
     throw err;

@@ -199,7 +199,7 @@ describe('cli (lckv)', function () {
     let expected = '';
     for (const line of ['Hello there', 'How are you?']) {
       history.push({ role: 'user', content: line });
-      const ids = template.tokenize(model, history);
+      const ids = await template.tokenize(model, history);
       const reply = (await model.generate(ids, { temperature: 0, maxTokens: 6, stop: template.stop.length ? template.stop : undefined })).text;
       expected += reply.trimStart() + '\n';
       history.push({ role: 'assistant', content: reply.trim() });

@@ -156,14 +156,19 @@ lckv.loadModel(process.argv[2]).then(async (model) => {
     assert.ok(!fs.existsSync(marker), 'a compiler ran when lckv was loaded');
   });
 
-  it('loadModel() with no argument generates text from "The" with the bundled model', async () => {
+  it('loadModel() with no argument generates text from "The" with the bundled model, and tokenizes long texts on its worker thread', async () => {
     const script = path.join(project, 'bundled.js');
     fs.writeFileSync(
       script,
-      `require('lckv').loadModel().then(async (model) => {
+      `process.on('warning', (w) => {
+  if (w.code === 'LCKV_TOKENIZER_THREAD') { console.error(w.message); process.exit(1); }
+});
+require('lckv').loadModel().then(async (model) => {
   const r = await model.generate('The', { maxTokens: 12, temperature: 0 });
+  const long = 'The Congress of the United States. '.repeat(200);
+  const sameIds = JSON.stringify(await model.tokenizeAsync(long)) === JSON.stringify(model.tokenize(long));
   await model.dispose();
-  console.log(JSON.stringify({ text: r.text, tokens: r.tokens.length }));
+  console.log(JSON.stringify({ text: r.text, tokens: r.tokens.length, sameIds }));
 }).catch((err) => { console.error(err); process.exit(1); });
 `,
     );
@@ -171,6 +176,7 @@ lckv.loadModel(process.argv[2]).then(async (model) => {
     assert.ok(result.tokens > 0, 'no tokens generated');
     assert.equal(typeof result.text, 'string');
     assert.ok(result.text.length > 0, 'no text generated');
+    assert.equal(result.sameIds, true);
   });
 
   it('left the repository as it was (its own addon in place, no prebuilds/)', () => {

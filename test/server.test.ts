@@ -208,7 +208,7 @@ describe('server (OpenAI-compatible HTTP)', function () {
     assert.deepEqual(usage, whole.usage);
 
     // The prompt is the checkpoint's chat template, rendered and tokenized the same way.
-    const ids = template.tokenize(model, messages);
+    const ids = await template.tokenize(model, messages);
     assert.ok(template.render(messages).startsWith('<s>You are terse.\nUser: Tell me about the weather.\nAssistant:'));
     const direct = await model.generate(ids, { maxTokens: 12, temperature: 0 });
     assert.equal(content, direct.text);

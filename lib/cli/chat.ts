@@ -159,12 +159,12 @@ class ChatSession {
   }
 
   /** Token ids of the conversation, dropping the oldest turns when it outgrows the context. */
-  private prompt(): number[] | undefined {
+  private async prompt(): Promise<number[] | undefined> {
     const context = this.model.info.contextLength;
     // Leave room for a reply: a quarter of the context (or maxTokens when smaller).
     const room = Math.min(this.options.maxTokens ?? 256, Math.floor(context / 4));
     for (;;) {
-      const ids = this.template.tokenize(this.model, this.history);
+      const ids = await this.template.tokenize(this.model, this.history);
       if (ids.length + room <= context) return ids;
       const first = this.history.findIndex((m) => m.role !== 'system');
       // The newest message alone is too long: drop it.
@@ -179,7 +179,7 @@ class ChatSession {
 
   private async reply(line: string): Promise<void> {
     this.history.push({ role: 'user', content: line });
-    const ids = this.prompt();
+    const ids = await this.prompt();
     if (!ids) {
       process.stderr.write(`(that message is longer than the model's context of ${this.model.info.contextLength} tokens)\n`);
       return;

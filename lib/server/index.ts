@@ -233,7 +233,7 @@ export function createServer(model: Model, options: ServerOptions = {}): http.Se
         const r = parseCompletionRequest(body);
         let ids: number[];
         try {
-          ids = typeof r.prompt === 'string' ? model.tokenize(r.prompt) : r.prompt;
+          ids = typeof r.prompt === 'string' ? await model.tokenizeAsync(r.prompt) : r.prompt;
         } catch (err) {
           throw toHttpError(err, 'prompt');
         }
@@ -247,7 +247,7 @@ export function createServer(model: Model, options: ServerOptions = {}): http.Se
         const r = parseChatRequest(body);
         let ids: number[];
         try {
-          ids = template.tokenize(model, r.messages);
+          ids = await template.tokenize(model, r.messages);
         } catch (err) {
           throw toHttpError(err, 'messages');
         }

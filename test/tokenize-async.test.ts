@@ -1,0 +1,131 @@
+// Long texts tokenize on a worker thread: the ids tokenize() gives on the calling thread,
+// the event loop free meanwhile, and a worker that cannot run costs time, never a text.
+import * as assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { DEFAULT_MODEL_DIR, loadModel, type Model } from '../lib';
+import { OFF_THREAD_CHARS } from '../lib/tokenizer';
+import { TokenizerThread, type TokenizerSource } from '../lib/tokenizer-thread';
+import { mulberry32 } from './fixtures';
+
+const ROOT = path.join(__dirname, '..');
+
+/** About `chars` characters of made-up lowercase words: each is new to BPE's word cache, so encoding pays its full cost. */
+function madeUpWords(chars: number, seed: number): string {
+  const rand = mulberry32(seed);
+  let text = '';
+  while (text.length < chars) {
+    const n = 3 + Math.floor(rand() * 8);
+    for (let i = 0; i < n; i++) text += String.fromCharCode(97 + Math.floor(rand() * 26));
+    text += ' ';
+  }
+  return text.slice(0, chars);
+}
+
+/** `work`'s result, and the longest the event loop went without running a 5 ms interval timer meanwhile. */
+async function longestTimerGap<T>(work: () => Promise<T>): Promise<{ value: T; longestMs: number }> {
+  let last = performance.now();
+  let longestMs = 0;
+  const timer = setInterval(() => {
+    const now = performance.now();
+    longestMs = Math.max(longestMs, now - last);
+    last = now;
+  }, 5);
+  try {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const value = await work();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    return { value, longestMs };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+describe('tokenizeAsync: long texts on a worker thread', function () {
+  let model: Model;
+
+  before(async () => {
+    model = await loadModel();
+  });
+
+  after(async () => {
+    await model?.dispose();
+  });
+
+  it("gives tokenize()'s ids for short and long texts, with and without special tokens, several at once", async () => {
+    const heldout = fs.readFileSync(path.join(DEFAULT_MODEL_DIR, 'heldout.txt'), 'utf8');
+    const texts = [
+      '',
+      'Hello',
+      madeUpWords(OFF_THREAD_CHARS - 1, 1),
+      madeUpWords(OFF_THREAD_CHARS, 2),
+      heldout,
+      heldout.repeat(4) + ' naïve café 東京 🙂',
+      madeUpWords(50_000, 3),
+    ];
+    for (const addSpecialTokens of [true, false]) {
+      const got = await Promise.all(texts.map((t) => model.tokenizeAsync(t, { addSpecialTokens })));
+      texts.forEach((t, i) => assert.deepEqual(got[i], model.tokenize(t, { addSpecialTokens }), `text ${i}, special tokens ${addSpecialTokens}`));
+    }
+  });
+
+  it('keeps the event loop free while a long text is encoded (tokenize() blocks it for as long)', async () => {
+    const text = madeUpWords(120_000, 4);
+    const { value: offThread, longestMs } = await longestTimerGap(() => model.tokenizeAsync(text));
+    const t0 = performance.now();
+    const here = model.tokenize(text);
+    const blockedMs = performance.now() - t0;
+    assert.deepEqual(offThread, here);
+    assert.ok(blockedMs > 150, `the text is long enough to matter: tokenize() took ${blockedMs.toFixed(0)} ms`);
+    assert.ok(longestMs < blockedMs / 3, `longest gap between 5 ms timer ticks ${longestMs.toFixed(0)} ms while tokenize() blocks ${blockedMs.toFixed(0)} ms`);
+  });
+
+  it('perplexity and generate take long text prompts the same way', async () => {
+    const text = madeUpWords(2 * OFF_THREAD_CHARS, 5);
+    const context = 64;
+    assert.equal(await model.perplexity(text, { context }), await model.perplexity(model.tokenize(text), { context }));
+    await assert.rejects(model.generate(text, { maxTokens: 1 }), (e: unknown) => (e as { code?: string }).code === 'CONTEXT_OVERFLOW');
+  });
+
+  it('a worker that cannot start or dies: its texts and later ones are encoded here, with one warning', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error & { code?: string }) => w.code === 'LCKV_TOKENIZER_THREAD' && warnings.push(w.message);
+    process.on('warning', onWarning);
+    try {
+      const here = (text: string, special: boolean) => [text.length, special ? 1 : 0];
+      // The worker starts, then cannot build this tokenizer and dies with the texts in it.
+      const dies = new TokenizerThread({ json: { model: { type: 'none' } }, config: {} }, here);
+      assert.deepEqual(await Promise.all([dies.encode('abc', true), dies.encode('de', false)]), [
+        [3, 1],
+        [2, 0],
+      ]);
+      assert.deepEqual(await dies.encode('later', true), [5, 1]);
+      // Data a worker cannot be handed: no worker at all.
+      const never = new TokenizerThread({ json: { f: () => 0 }, config: {} } as unknown as TokenizerSource, here);
+      assert.deepEqual(await never.encode('xy', false), [2, 0]);
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.equal(warnings.length, 2, warnings.join('\n'));
+      assert.match(warnings[0], /tokenizer's worker thread failed/);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
+  it('an idle worker does not hold the process open; a text in it does, until its ids come back', async () => {
+    const script = `require(${JSON.stringify(path.join(ROOT, 'lib'))}).loadModel().then(async (model) => {
+  model.tokenizeAsync('word '.repeat(4000)).then((ids) => console.log(ids.length));
+});`;
+    const child = spawn(process.execPath, ['--require', require.resolve('tsx/cjs'), '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const killer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    const code = await new Promise((resolve) => child.on('close', resolve));
+    clearTimeout(killer);
+    assert.equal(code, 0, stderr);
+    assert.equal(Number(stdout.trim()), model.tokenize('word '.repeat(4000)).length);
+    assert.doesNotMatch(stderr, /LCKV_TOKENIZER_THREAD/);
+  });
+});
