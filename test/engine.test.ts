@@ -108,7 +108,7 @@ describe('engine: continuous batching over the paged KV pool', function () {
   for (const sampling of [false, true])
     it(`64 concurrent ${sampling ? 'seeded sampling' : 'greedy'} requests under a budget of a few all equal their solo runs`, async () => {
       const reqs = requests(64, sampling, sampling ? 2 : 1);
-      const want = [];
+      const want: number[][] = [];
       for (const r of reqs) want.push(await solo(r));
       const model = await tight(8 * 16);  // 8 blocks: a request needs up to 3
       try {
@@ -127,7 +127,7 @@ describe('engine: continuous batching over the paged KV pool', function () {
 
   it('a request gives the same tokens alone or among 63 others in one batch', async () => {
     const reqs = requests(64, true, 3);
-    const want = [];
+    const want: number[][] = [];
     for (const r of reqs) want.push(await solo(r));
     const model = await loadModel(dir, { threads: 2, kvCache: { tokens: 64 * 64 }, maxBatch: 64 });
     try {
@@ -147,7 +147,7 @@ describe('engine: continuous batching over the paged KV pool', function () {
       prompt: Array.from({ length: 10 }, () => 1 + Math.floor(r() * 63)),
       options: { maxTokens: 40, prefill: prefill as GenerateOptions['prefill'], ...(i % 2 ? { temperature: 0.9, seed: i } : { temperature: 0 }) },
     }));
-    const want = [];
+    const want: number[][] = [];
     for (const q of reqs) want.push(await solo(q));
     const model = await tight(4 * 16);
     try {
@@ -169,7 +169,7 @@ describe('engine: continuous batching over the paged KV pool', function () {
     const alone = await loadModel(std, { threads: 2 });
     const tightStd = await loadModel(std, { threads: 2, kvCache: { tokens: 4 * 16 } });
     try {
-      const want = [];
+      const want: number[][] = [];
       for (const p of prompts) want.push((await alone.generate(p, { maxTokens: 40, temperature: 0 })).tokens);
       const got = await Promise.all(prompts.map((p) => tightStd.generate(p, { maxTokens: 40, temperature: 0 })));
       got.forEach((g, i) => assert.deepEqual(g.tokens, want[i], `request ${i}`));
@@ -224,7 +224,7 @@ describe('engine: continuous batching over the paged KV pool', function () {
     // one, and the long prompt (newest, still prefilling) gives its blocks up.
     const tightStd = await loadModel(std, { threads: 2, kvCache: { tokens: 64 * 16 } });
     try {
-      const want = [];
+      const want: number[][] = [];
       for (const p of [short, long]) want.push((await alone.generate(p, { maxTokens: 8, temperature: 0 })).tokens);
       const shortTokens: number[] = [];
       let longRun: Promise<{ tokens: number[] }> | undefined;
@@ -334,7 +334,7 @@ describe('engine: continuous batching over the paged KV pool', function () {
 
   it("kvCache.admission 'reserve' admits only what can finish without preemption; outputs equal solo runs", async () => {
     const reqs = requests(64, true, 4);  // 5..20-token prompts, 8..24 tokens: 1 to 3 blocks at their bounds
-    const want = [];
+    const want: number[][] = [];
     for (const r of reqs) want.push(await solo(r));
     const model = await loadModel(dir, { threads: 2, kvCache: { tokens: 8 * 16, admission: 'reserve' } });
     try {
