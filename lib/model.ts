@@ -1,3 +1,4 @@
+import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { loadChatTemplate, type ChatMessage, type ChatTemplate } from './chat-template';
 import { readCheckpoint } from './checkpoint';
@@ -359,8 +360,11 @@ export const DEFAULT_MODEL_DIR = path.join(__dirname, '..', 'models', 'lckv-sotu
 
 async function readConfig(dir: string): Promise<RawConfig> {
   const config = await readJsonObject(path.join(dir, 'config.json'), 'INVALID_CONFIG');
-  if (config === undefined) throw new LckvError('FILE_NOT_FOUND', `${dir} has no config.json`);
-  return config as RawConfig;
+  if (config !== undefined) return config as RawConfig;
+  const stat = await fs.stat(dir).catch(() => undefined);
+  if (!stat) throw new LckvError('FILE_NOT_FOUND', `${dir} does not exist`);
+  if (!stat.isDirectory()) throw new LckvError('FILE_NOT_FOUND', `${dir} is not a directory: a checkpoint is a directory holding config.json`);
+  throw new LckvError('FILE_NOT_FOUND', `${dir} has no config.json`);
 }
 
 /** Loads a Hugging Face-format Llama or LCKV checkpoint directory (default: the bundled model). */

@@ -91,15 +91,17 @@ describe('cli (lckv)', function () {
     assert.equal(a.stdout, 'The jury said' + direct.text + '\n');
   });
 
-  it('generate: reads the prompt from stdin; --json and --no-echo', async () => {
-    const [fromStdin, json, bare] = await Promise.all([
+  it('generate: reads the prompt from stdin (no prompt, or "-"); --json and --no-echo', async () => {
+    const [fromStdin, dash, json, bare] = await Promise.all([
       lckv(['generate', '--model', dir, '--temperature', '0', '--max-tokens', '8'], 'It was a cold morning'),
+      lckv(['generate', '--model', dir, '--temperature', '0', '--max-tokens', '8', '-'], 'It was a cold morning'),
       lckv(['generate', '--model', dir, '--temperature', '0', '--max-tokens', '8', '--json', 'It was a cold morning']),
       lckv(['generate', '--model', dir, '--temperature', '0', '--max-tokens', '8', '--no-echo', 'It was a cold morning']),
     ]);
     const direct = await model.generate('It was a cold morning', { temperature: 0, maxTokens: 8 });
     assert.equal(fromStdin.code, 0, fromStdin.stderr);
     assert.equal(fromStdin.stdout, 'It was a cold morning' + direct.text + '\n');
+    assert.equal(dash.stdout, fromStdin.stdout);
     assert.equal(json.code, 0, json.stderr);
     assert.deepEqual(JSON.parse(json.stdout), { text: direct.text, tokens: direct.tokens, finishReason: direct.finishReason, usage: direct.usage });
     assert.equal(bare.stdout, direct.text + '\n');

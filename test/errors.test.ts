@@ -46,14 +46,24 @@ function editConfig(dir: string, edit: (c: Record<string, any>) => void): void {
 const IDS = [1, 2, 3];
 
 describe('errors: checkpoint files', function () {
-  it('a missing directory is FILE_NOT_FOUND', async () => {
-    await expectLckvError(() => loadModel(tmp.path('does-not-exist')), 'FILE_NOT_FOUND');
+  it('a missing directory is FILE_NOT_FOUND, saying so', async () => {
+    const e = await expectLckvError(() => loadModel(tmp.path('does-not-exist')), 'FILE_NOT_FOUND');
+    assert.match(e.message, /does-not-exist does not exist$/);
   });
 
-  it('a directory without config.json is FILE_NOT_FOUND', async () => {
+  it('a directory without config.json is FILE_NOT_FOUND, saying so', async () => {
     const { dir } = tiny();
     fs.rmSync(path.join(dir, 'config.json'));
-    await expectLckvError(() => loadModel(dir), 'FILE_NOT_FOUND');
+    const e = await expectLckvError(() => loadModel(dir), 'FILE_NOT_FOUND');
+    assert.match(e.message, /has no config\.json$/);
+  });
+
+  it('a file instead of a directory (its config.json, its weights) is FILE_NOT_FOUND: not a directory', async () => {
+    const { dir } = tiny();
+    for (const file of ['config.json', 'model.safetensors']) {
+      const e = await expectLckvError(() => loadModel(path.join(dir, file)), 'FILE_NOT_FOUND');
+      assert.match(e.message, /is not a directory: a checkpoint is a directory holding config\.json$/);
+    }
   });
 
   it('a config.json that is not JSON is INVALID_CONFIG', async () => {

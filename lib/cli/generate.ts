@@ -21,7 +21,7 @@ export const generate: Command = {
   usage: `Usage: lckv generate [--model DIR] [options] "prompt"
 
 Streams the prompt and its continuation to stdout. Reads the prompt from stdin when none
-is given. Ctrl-C stops generation (what was generated so far stays printed).
+is given, or when it is "-". Ctrl-C stops generation (what was generated so far stays printed).
 
 Options:
 ${MODEL_USAGE}
@@ -43,7 +43,8 @@ Examples:
     });
     const options = samplingArgs(values);
     const load = modelArgs(values);
-    const prompt = positionals.length > 0 ? positionals.join(' ') : process.stdin.isTTY ? '' : await readStdin();
+    const fromStdin = positionals.length === 0 ? !process.stdin.isTTY : positionals.length === 1 && positionals[0] === '-';
+    const prompt = fromStdin ? await readStdin() : positionals.join(' ');
     if (prompt.length === 0) throw new UsageError('no prompt given (as an argument or on stdin)');
 
     const model = await openModel(load);
@@ -52,7 +53,7 @@ Examples:
     process.once('SIGINT', onSigint);
     const unwatch = watchStdout(() => abort.abort());
     try {
-      const ids = model.tokenize(prompt);
+      const ids = await model.tokenizeAsync(prompt);
       if (values.json) {
         const r = await model.generate(ids, { ...options, signal: abort.signal });
         out(JSON.stringify({ text: r.text, tokens: r.tokens, finishReason: r.finishReason, usage: r.usage }) + '\n');

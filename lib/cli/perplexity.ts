@@ -65,7 +65,7 @@ Example:
       const context = contextFlag ?? model.info.contextLength;
       if (context > model.info.contextLength)
         throw new UsageError(`--context ${context} is longer than the model's context (${model.info.contextLength})`);
-      const ids = model.tokenize(text);
+      const ids = await model.tokenizeAsync(text);
       if (ids.length < 2) throw new CliFailure(`${file} has ${ids.length} token(s); perplexity needs at least two`);
       const windows = Math.ceil((ids.length - 1) / context);
       const spin = spinner(`scoring ${ids.length} tokens`);
