@@ -184,4 +184,34 @@ describe('CPU instruction-set path', () => {
     const bf16 = best === 'avx512' && ['avx512bw', 'avx512_bf16'].every((x) => flags().has(x));
     assert.equal(isaInChild('avx512bf16'), bf16 ? 'avx512bf16' : best, 'avx512bf16 only where the CPU has it, and only by name');
   });
+
+  it('avx512bf16, where the CPU has it: a BF16 model scores and generates on 2 threads, within bf16 rounding of the exact path', async function () {
+    if (process.platform !== 'linux' || !['avx512f', 'avx512bw', 'avx512_bf16'].every((x) => flags().has(x))) this.skip();
+    // Long enough that x's rounding to bf16 is split across the pool's threads (32K values a task).
+    const { dir } = makeCheckpoint(tmp.make(), { dtype: 'BF16', numLayers: 3, hiddenSize: 128, intermediateSize: 384, numHeads: 4, vocabSize: 96, maxPositionEmbeddings: 512 });
+    const ids = Array.from({ length: 300 }, (_, i) => (i * 37 + 5) % 96);
+    const script = `require(${JSON.stringify(path.join(root, 'lib'))}).loadModel(${JSON.stringify(dir)}, { threads: 2 }).then(async (m) => {
+  const logits = Array.from(await m.logits(${JSON.stringify(ids)}));
+  const tokens = (await m.generate(${JSON.stringify(ids)}, { maxTokens: 8, temperature: 0 })).tokens;
+  process.stdout.write(JSON.stringify({ isa: m.info.isa, logits, tokens }));
+  await m.dispose();
+});`;
+    const env = { ...process.env, LCKV_ISA: 'avx512bf16' };
+    const bf16 = JSON.parse(execFileSync(process.execPath, ['--require', require.resolve('tsx/cjs'), '-e', script], { env, encoding: 'utf8', maxBuffer: 1 << 26 }));
+    assert.equal(bf16.isa, 'avx512bf16');
+    const exact = await loadModel(dir, { threads: 2 });
+    try {
+      const want = await exact.logits(ids);
+      let diff = 0;
+      let scale = 1e-6;
+      want.forEach((w, i) => {
+        diff = Math.max(diff, Math.abs(w - bf16.logits[i]));
+        scale = Math.max(scale, Math.abs(w));
+      });
+      assert.ok(diff / scale < 3e-2, `relative logit difference ${diff / scale}`);
+      assert.equal(bf16.tokens.length, 8);
+    } finally {
+      await exact.dispose();
+    }
+  });
 });
