@@ -105,7 +105,11 @@ export class Model {
 
   /** @internal use loadModel() */
   constructor(parts: ModelParts) {
-    ({ handle: this.handle, addon: this.addon, parsed: this.parsed, info: this.info, tokenizer: this.tokenizer } = parts);
+    this.handle = parts.handle;
+    this.addon = parts.addon;
+    this.parsed = parts.parsed;
+    this.info = parts.info;
+    this.tokenizer = parts.tokenizer;
     this.template = parts.chatTemplate;
     this.defaults = parts.defaults;
     this.scheduler = new Scheduler(parts.handle, parts.maxBatch, parts.addon, parts.admission);
@@ -238,8 +242,8 @@ export class Model {
   }
 
   /**
-   * Later calls reject with DISPOSED; `generate` and `logits` calls made before finish first.
-   * A stream started before keeps its own reference and frees it when it ends.
+   * Later calls reject with DISPOSED; `generate`, `chat`, `logits` and `perplexity` calls made
+   * before finish first. A stream started before keeps its own reference and frees it when it ends.
    */
   async dispose(): Promise<void> {
     if (this.disposed) return;

@@ -1,7 +1,7 @@
 import * as readline from 'node:readline';
 import { LckvError } from '../errors';
 import type { Model } from '../model';
-import type { ChatMessage, ChatTemplate } from '../chat-template';
+import type { ChatMessage } from '../chat-template';
 import {
   MODEL_FLAGS,
   MODEL_USAGE,
@@ -51,7 +51,7 @@ ${SAMPLING_USAGE}
     const load = modelArgs(values);
     const model = await openModel(load);
     try {
-      return await new ChatSession(model, model.chatTemplate, options, values.system).run();
+      return await new ChatSession(model, options, values.system).run();
     } finally {
       await model.dispose();
     }
@@ -67,7 +67,6 @@ class ChatSession {
 
   constructor(
     private readonly model: Model,
-    private readonly template: ChatTemplate,
     private readonly options: GenerateOptions,
     private readonly system: string | undefined,
   ) {
@@ -87,7 +86,7 @@ class ChatSession {
       this.rl.close();
     });
     if (this.tty) {
-      out(`Chatting with the model (${this.template.fromCheckpoint ? 'its chat template' : 'plain User/Assistant template'}). /help lists commands.\n`);
+      out(`Chatting with the model (${this.model.chatTemplate.fromCheckpoint ? 'its chat template' : 'plain User/Assistant template'}). /help lists commands.\n`);
       this.rl.prompt();
     }
     try {
@@ -158,20 +157,23 @@ class ChatSession {
     }
   }
 
-  /** Token ids of the conversation, dropping the oldest turns when it outgrows the context. */
-  private async prompt(): Promise<number[] | undefined> {
+  /**
+   * Drops the oldest turns until the conversation's prompt fits the context; false (and the
+   * newest message dropped) when that message alone does not.
+   */
+  private async fitHistory(): Promise<boolean> {
     const context = this.model.info.contextLength;
     // Leave room for a reply: a quarter of the context (or maxTokens when smaller).
     const room = Math.min(this.options.maxTokens ?? 256, Math.floor(context / 4));
     for (;;) {
-      const ids = await this.template.tokenize(this.model, this.history);
-      if (ids.length + room <= context) return ids;
+      const ids = await this.model.chatTemplate.tokenize(this.model, this.history);
+      if (ids.length + room <= context) return true;
       const first = this.history.findIndex((m) => m.role !== 'system');
       // The newest message alone is too long: drop it.
       if (first === this.history.length - 1) {
-        if (ids.length < context) return ids;
+        if (ids.length < context) return true;
         this.history.pop();
-        return undefined;
+        return false;
       }
       this.history.splice(first, 1);
     }
@@ -179,8 +181,7 @@ class ChatSession {
 
   private async reply(line: string): Promise<void> {
     this.history.push({ role: 'user', content: line });
-    const ids = await this.prompt();
-    if (!ids) {
+    if (!(await this.fitHistory())) {
       process.stderr.write(`(that message is longer than the model's context of ${this.model.info.contextLength} tokens)\n`);
       return;
     }
@@ -189,8 +190,7 @@ class ChatSession {
     let reply = '';
     let failed = false;
     try {
-      const stop = [...(typeof this.options.stop === 'string' ? [this.options.stop] : this.options.stop ?? []), ...this.template.stop];
-      const stream = this.model.stream(ids, { ...this.options, stop: stop.length ? stop : undefined, signal: abort.signal });
+      const stream = this.model.streamChat(this.history, { ...this.options, signal: abort.signal });
       for await (const piece of stream) {
         const text = reply === '' ? piece.text.trimStart() : piece.text;
         reply += text;
