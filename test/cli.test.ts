@@ -8,7 +8,8 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { DEFAULT_MODEL_DIR, loadModel, type Model } from '../lib';
 import { loadChatTemplate, type ChatMessage } from '../lib';
-import { makeCheckpoint, removeDir, tmpDir } from './fixtures';
+import { removeDir } from './fixtures';
+import { textCheckpoint } from './helpers/tokenizer';
 
 const ROOT = path.join(__dirname, '..');
 const CLI = path.join(ROOT, 'lib', 'cli.ts');
@@ -43,22 +44,13 @@ function lckv(args: string[], input?: string): Promise<Run> {
   });
 }
 
-/** A tiny LCKV checkpoint (layers 1, 2 read layer 3's KV) with the bundled tokenizer. */
-function textCheckpoint(): string {
-  const dir = tmpDir('lckv-cli-');
-  const tok = JSON.parse(fs.readFileSync(path.join(TOKENIZER_DIR, 'tokenizer.json'), 'utf8'));
-  const ids = [...Object.values(tok.model.vocab as Record<string, number>), ...tok.added_tokens.map((t: { id: number }) => t.id)];
-  makeCheckpoint(dir, { vocabSize: Math.max(...ids) + 1, numLayers: 4, layerTypes: '0_3_3_3', maxPositionEmbeddings: 256 });
-  for (const f of ['tokenizer.json', 'tokenizer_config.json']) fs.copyFileSync(path.join(TOKENIZER_DIR, f), path.join(dir, f));
-  return dir;
-}
 
 describe('cli (lckv)', function () {
   let dir: string;
   let model: Model;
 
   before(async () => {
-    dir = textCheckpoint();
+    dir = textCheckpoint('lckv-cli-', 256);
     model = await loadModel(dir);
   });
 

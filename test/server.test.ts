@@ -3,29 +3,18 @@
 // The model is a tiny random checkpoint with the bundled model's tokenizer.
 
 import { strict as assert } from 'node:assert';
-import * as fs from 'node:fs';
 import type * as http from 'node:http';
 import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
-import * as path from 'node:path';
 import OpenAI from 'openai';
-import { DEFAULT_MODEL_DIR, LckvError, loadModel, type Model } from '../lib';
+import { LckvError, loadModel, type Model } from '../lib';
 import { createServer, type ServerOptions } from '../lib/server';
 import { loadChatTemplate, type ChatTemplate } from '../lib';
-import { makeCheckpoint, removeDir, tmpDir } from './fixtures';
+import { removeDir } from './fixtures';
+import { textCheckpoint } from './helpers/tokenizer';
 
-const TOKENIZER_DIR = DEFAULT_MODEL_DIR;
 const CONTEXT = 256;
 
-/** A tiny LCKV checkpoint (layers 1, 2 read layer 3's KV) with the bundled tokenizer. */
-function textCheckpoint(): string {
-  const dir = tmpDir('lckv-server-');
-  const tok = JSON.parse(fs.readFileSync(path.join(TOKENIZER_DIR, 'tokenizer.json'), 'utf8'));
-  const ids = [...Object.values(tok.model.vocab as Record<string, number>), ...tok.added_tokens.map((t: { id: number }) => t.id)];
-  makeCheckpoint(dir, { vocabSize: Math.max(...ids) + 1, numLayers: 4, layerTypes: '0_3_3_3', maxPositionEmbeddings: CONTEXT });
-  for (const f of ['tokenizer.json', 'tokenizer_config.json']) fs.copyFileSync(path.join(TOKENIZER_DIR, f), path.join(dir, f));
-  return dir;
-}
 
 interface Running {
   server: http.Server;
@@ -92,7 +81,7 @@ describe('server (OpenAI-compatible HTTP)', function () {
   let s: Running;
 
   before(async () => {
-    dir = textCheckpoint();
+    dir = textCheckpoint('lckv-server-', CONTEXT);
     model = await loadModel(dir);
     template = await loadChatTemplate(dir);
     s = await start(model, {});

@@ -7,7 +7,8 @@ import * as path from 'node:path';
 import { DEFAULT_MODEL_DIR, loadModel, type Model } from '../lib';
 import { OFF_THREAD_CHARS } from '../lib/tokenizer';
 import { TokenizerThread, type TokenizerSource } from '../lib/tokenizer-thread';
-import { mulberry32 } from './fixtures';
+import { mulberry32, removeDir } from './fixtures';
+import { textCheckpoint } from './helpers/tokenizer';
 
 const ROOT = path.join(__dirname, '..');
 
@@ -86,6 +87,23 @@ describe('tokenizeAsync: long texts on a worker thread', function () {
     const context = 64;
     assert.equal(await model.perplexity(text, { context }), await model.perplexity(model.tokenize(text), { context }));
     await assert.rejects(model.generate(text, { maxTokens: 1 }), (e: unknown) => (e as { code?: string }).code === 'CONTEXT_OVERFLOW');
+  });
+
+  it('dispose() while a long prompt is being tokenized: a stream started before still finishes', async () => {
+    const dir = textCheckpoint('lckv-tokasync-', 2048);
+    try {
+      const m = await loadModel(dir);
+      const text = madeUpWords(OFF_THREAD_CHARS + 100, 6);
+      const stream = m.stream(text, { maxTokens: 4, temperature: 0 });
+      const first = stream.next();
+      await m.dispose();
+      let pieces = (await first).done ? 0 : 1;
+      for (let step = await stream.next(); !step.done; step = await stream.next()) pieces++;
+      assert.equal(pieces, 4);
+      await assert.rejects(m.tokenizeAsync(text), (e: unknown) => (e as { code?: string }).code === 'DISPOSED');
+    } finally {
+      removeDir(dir);
+    }
   });
 
   it('a worker that cannot start or dies: its texts and later ones are encoded here, with one warning', async () => {

@@ -1,9 +1,12 @@
-// A tiny Hugging Face tokenizer.json written by code: character-level BPE (no merges) over
-// 32 ids, so it fits a TINY checkpoint (vocab 32). Llama-style: Metaspace pre-tokenizer,
-// <unk>/<s>/</s> at 0/1/2, <s> prepended by the post-processor.
+// Checkpoints that tokenize text. A tiny Hugging Face tokenizer.json written by code:
+// character-level BPE (no merges) over 32 ids, so it fits a TINY checkpoint (vocab 32).
+// Llama-style: Metaspace pre-tokenizer, <unk>/<s>/</s> at 0/1/2, <s> prepended by the
+// post-processor. And random checkpoints with the bundled model's real tokenizer.
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { DEFAULT_MODEL_DIR } from '../../lib';
+import { makeCheckpoint, tmpDir } from '../fixtures';
 
 const SPECIALS = ['<unk>', '<s>', '</s>'];
 const CHARS = ['\u2581', 'T', '.', ...'abcdefghijklmnopqrstuvwxyz'.split('')].slice(0, 29);
@@ -68,4 +71,17 @@ export function writeTinyTokenizer(dir: string): void {
     path.join(dir, 'tokenizer_config.json'),
     JSON.stringify({ bos_token: '<s>', eos_token: '</s>', unk_token: '<unk>', add_bos_token: true }),
   );
+}
+
+/**
+ * A new temp dir holding a tiny random LCKV checkpoint (layers 1, 2 read layer 3's KV) with
+ * the bundled model's tokenizer files and a vocabulary covering every id they use.
+ */
+export function textCheckpoint(prefix: string, context: number): string {
+  const dir = tmpDir(prefix);
+  const tok = JSON.parse(fs.readFileSync(path.join(DEFAULT_MODEL_DIR, 'tokenizer.json'), 'utf8'));
+  const ids = [...Object.values(tok.model.vocab as Record<string, number>), ...tok.added_tokens.map((t: { id: number }) => t.id)];
+  makeCheckpoint(dir, { vocabSize: Math.max(...ids) + 1, numLayers: 4, layerTypes: '0_3_3_3', maxPositionEmbeddings: context });
+  for (const f of ['tokenizer.json', 'tokenizer_config.json']) fs.copyFileSync(path.join(DEFAULT_MODEL_DIR, f), path.join(dir, f));
+  return dir;
 }
