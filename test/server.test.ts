@@ -308,6 +308,52 @@ describe('server (OpenAI-compatible HTTP)', function () {
     }
   });
 
+  it('a request counts against the queue bound while its prompt is tokenized; one whose client left meanwhile generates nothing', async () => {
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const generations: string[] = [];
+    // A model whose tokenization waits for the gate, and which records every generation.
+    const spy = new Proxy(model, {
+      get(target, prop) {
+        if (prop === 'tokenizeAsync')
+          return async (text: string, options?: object) => {
+            await gate;
+            return target.tokenizeAsync(text, options);
+          };
+        const v = Reflect.get(target, prop, target);
+        if (prop === 'generate' || prop === 'stream') generations.push(prop);
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    const local = await start(spy, { maxQueue: 1 });
+    try {
+      const leaving = new AbortController();
+      const first = fetch(`${local.url}/v1/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'tiny', prompt: 'Once upon a time', max_tokens: 50 }),
+        signal: leaving.signal,
+      });
+      await until(async () => (await health(local.url)).active === 1);
+      await assert.rejects(
+        local.client.completions.create({ model: 'tiny', prompt: 'Second', max_tokens: 2 }),
+        (err: unknown) => err instanceof OpenAI.APIError && err.status === 503,
+      );
+      leaving.abort();
+      await assert.rejects(first);
+      await new Promise((resolve) => setTimeout(resolve, 100)); // the server sees the connection close
+      open();
+      await until(async () => (await health(local.url)).active === 0);
+      assert.deepEqual(generations, []);
+      const later = await local.client.completions.create({ model: 'tiny', prompt: 'Third', max_tokens: 2 });
+      assert.equal(later.choices.length, 1);
+      assert.deepEqual(generations, ['generate']);
+    } finally {
+      open();
+      await local.close();
+    }
+  });
+
   it('an API key is required when set (401), /health stays open', async () => {
     const wrong = await start(model, { apiKey: 'sesame', clientKey: 'wrong' });
     try {

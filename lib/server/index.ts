@@ -77,20 +77,23 @@ export function createServer(model: Model, options: ServerOptions = {}): http.Se
     return timingSafeEqual(createHash('sha256').update(m[1].trim()).digest(), keyHash);
   };
 
-  /** Runs one generation request: the queue bound, the abort wiring, JSON or SSE output. */
+  /**
+   * Runs one generation request: the queue bound, the abort wiring, the prompt's tokens
+   * (`promptIds`; a request counts against maxQueue and hears its client leave while they
+   * are computed), JSON or SSE output. `defaultMaxTokens`: max_tokens when the request sets
+   * none, given the prompt's length.
+   */
   async function generate(
     req: http.IncomingMessage,
     res: http.ServerResponse,
     kind: 'completion' | 'chat',
     common: CommonRequest,
-    ids: number[],
-    defaultMaxTokens: number,
+    promptIds: () => Promise<number[]>,
+    defaultMaxTokens: (promptTokens: number) => number,
     extraStop: string[],
     echo: string,
   ): Promise<void> {
     const param = kind === 'chat' ? 'messages' : 'prompt';
-    if (ids.length > contextLength)
-      throw new HttpError(400, `the prompt has ${ids.length} tokens; the model's context holds ${contextLength}`, 'invalid_request_error', param, 'context_length_exceeded');
     if (active >= maxQueue)
       throw new HttpError(503, `the server is busy (${active} requests in progress); retry later`, 'server_error', null, 'overloaded', { 'Retry-After': '1' });
     active++;
@@ -104,11 +107,15 @@ export function createServer(model: Model, options: ServerOptions = {}): http.Se
     res.on('close', onClose);
     socket.on('close', onClose);
     try {
+      const ids = await promptIds();
+      if (abort.signal.aborted) return;
+      if (ids.length > contextLength)
+        throw new HttpError(400, `the prompt has ${ids.length} tokens; the model's context holds ${contextLength}`, 'invalid_request_error', param, 'context_length_exceeded');
       const stop = [...(common.options.stop ?? []), ...extraStop];
       const opts: GenerateOptions = {
         ...common.options,
         stop: stop.length > 0 ? stop : undefined,
-        maxTokens: common.maxTokens ?? defaultMaxTokens,
+        maxTokens: common.maxTokens ?? defaultMaxTokens(ids.length),
         signal: abort.signal,
       };
       const id = (kind === 'chat' ? 'chatcmpl-' : 'cmpl-') + randomBytes(12).toString('hex');
@@ -231,28 +238,19 @@ export function createServer(model: Model, options: ServerOptions = {}): http.Se
       POST: async (req, res) => {
         const body = parseJsonObject(await readBody(req, maxBody));
         const r = parseCompletionRequest(body);
-        let ids: number[];
-        try {
-          ids = typeof r.prompt === 'string' ? await model.tokenizeAsync(r.prompt) : r.prompt;
-        } catch (err) {
-          throw toHttpError(err, 'prompt');
-        }
-        const echo = r.echo ? (typeof r.prompt === 'string' ? r.prompt : safeDetokenize(model, r.prompt)) : '';
-        await generate(req, res, 'completion', r, ids, COMPLETION_DEFAULT_MAX_TOKENS, [], echo);
+        const prompt = r.prompt;
+        const ids = async () => (typeof prompt === 'string' ? model.tokenizeAsync(prompt) : prompt);
+        const echo = r.echo ? (typeof prompt === 'string' ? prompt : safeDetokenize(model, prompt)) : '';
+        await generate(req, res, 'completion', r, ids, () => COMPLETION_DEFAULT_MAX_TOKENS, [], echo);
       },
     },
     '/v1/chat/completions': {
       POST: async (req, res) => {
         const body = parseJsonObject(await readBody(req, maxBody));
         const r = parseChatRequest(body);
-        let ids: number[];
-        try {
-          ids = await template.tokenize(model, r.messages);
-        } catch (err) {
-          throw toHttpError(err, 'messages');
-        }
         // A chat reply may run to the end of the context unless max_tokens says otherwise.
-        await generate(req, res, 'chat', r, ids, Math.max(0, contextLength - ids.length), template.stop, '');
+        const toEnd = (promptTokens: number) => Math.max(0, contextLength - promptTokens);
+        await generate(req, res, 'chat', r, () => template.tokenize(model, r.messages), toEnd, template.stop, '');
       },
     },
   };
