@@ -140,13 +140,14 @@ export class Model {
   }
 
   /**
-   * tokenize(), on a worker thread for texts of 2,048 characters or more (encoding costs
+   * tokenize(), on a worker thread for texts of 2,048 or more UTF-16 code units (encoding costs
    * ~1-7 us per character; a long document would hold up the event loop). generate, stream,
    * chat and perplexity tokenize text prompts this way.
    */
   async tokenizeAsync(text: string, options?: TokenizeOptions): Promise<number[]> {
     const { tokenizer, addSpecialTokens } = this.checkTokenize(text, options);
-    return tokenizer.encodeOffThread(text, addSpecialTokens);
+    // Tracked: dispose() lets the worker finish rather than encode the text again here.
+    return this.track(tokenizer.encodeOffThread(text, addSpecialTokens));
   }
 
   private checkTokenize(text: string, options: TokenizeOptions | undefined) {
@@ -242,7 +243,7 @@ export class Model {
   }
 
   /**
-   * Later calls reject with DISPOSED; `generate`, `chat`, `logits` and `perplexity` calls made
+   * Later calls reject with DISPOSED; `generate`, `chat`, `logits`, `perplexity` and `tokenizeAsync` calls made
    * before finish first. A stream started before keeps its own reference and frees it when it ends.
    */
   async dispose(): Promise<void> {
@@ -365,8 +366,13 @@ export const DEFAULT_MODEL_DIR = path.join(__dirname, '..', 'models', 'lckv-sotu
 async function readConfig(dir: string): Promise<RawConfig> {
   const config = await readJsonObject(path.join(dir, 'config.json'), 'INVALID_CONFIG');
   if (config !== undefined) return config as RawConfig;
-  const stat = await fs.stat(dir).catch(() => undefined);
-  if (!stat) throw new LckvError('FILE_NOT_FOUND', `${dir} does not exist`);
+  let stat;
+  try {
+    stat = await fs.stat(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new LckvError('FILE_NOT_FOUND', `${dir} does not exist`);
+    throw new LckvError('FILE_READ_FAILED', `cannot read ${dir}: ${(err as Error).message}`, { cause: err });
+  }
   if (!stat.isDirectory()) throw new LckvError('FILE_NOT_FOUND', `${dir} is not a directory: a checkpoint is a directory holding config.json`);
   throw new LckvError('FILE_NOT_FOUND', `${dir} has no config.json`);
 }

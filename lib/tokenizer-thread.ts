@@ -75,6 +75,8 @@ export class TokenizerThread {
       worker.unref();
       worker.on('message', (answer: EncodeAnswer) => this.settle(answer));
       worker.on('error', (err) => this.fail(worker, err.message));
+      // An answer that cannot be read names no request: end the worker, whose exit settles them all.
+      worker.on('messageerror', () => void worker.terminate());
       worker.on('exit', (code) => this.fail(worker, `it exited with code ${code}`));
       this.worker = worker;
     } catch (err) {
