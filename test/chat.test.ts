@@ -48,8 +48,10 @@ describe('model.chat and model.streamChat', function () {
     const template = await loadChatTemplate(DEFAULT_MODEL_DIR);
     assert.ok(template.fromCheckpoint);
     assert.equal(model.chatTemplate.source, template.source);
+    const text = '<s>You are terse.\nUser: What did the President say about the economy?\nAssistant:';
+    assert.equal(template.render(MESSAGES), text);
     // The bundled template writes <s> itself: the tokenizer must not add a second one.
-    const ids = model.tokenize(template.render(MESSAGES), { addSpecialTokens: false });
+    const ids = model.tokenize(text, { addSpecialTokens: false });
     assert.equal(ids.filter((id) => id === model.tokenize('', { addSpecialTokens: true })[0]).length, 1);
     const expected = await model.generate(ids, GREEDY);
     const reply = await model.chat(MESSAGES, GREEDY);
