@@ -80,7 +80,6 @@ export class ChatTemplate {
   }
 }
 
-
 function tokenString(v: unknown): string | undefined {
   if (typeof v === 'string') return v;
   // Older configs write AddedToken objects: { "content": "<s>", ... }.

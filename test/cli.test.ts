@@ -6,8 +6,7 @@ import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process'
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { DEFAULT_MODEL_DIR, loadModel, type Model } from '../lib';
-import { loadChatTemplate, type ChatMessage } from '../lib';
+import { DEFAULT_MODEL_DIR, loadChatTemplate, loadModel, type ChatMessage, type Model } from '../lib';
 import { removeDir } from './fixtures';
 import { textCheckpoint } from './helpers/tokenizer';
 
@@ -43,7 +42,6 @@ function lckv(args: string[], input?: string): Promise<Run> {
     child.stdin!.end(input ?? '');
   });
 }
-
 
 describe('cli (lckv)', function () {
   let dir: string;

@@ -7,14 +7,11 @@ import type * as http from 'node:http';
 import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import OpenAI from 'openai';
-import { LckvError, loadModel, type Model } from '../lib';
-import { createServer, type ServerOptions } from '../lib/server';
-import { loadChatTemplate, type ChatTemplate } from '../lib';
+import { createServer, LckvError, loadChatTemplate, loadModel, type ChatTemplate, type Model, type ServerOptions } from '../lib';
 import { removeDir } from './fixtures';
 import { textCheckpoint } from './helpers/tokenizer';
 
 const CONTEXT = 256;
-
 
 interface Running {
   server: http.Server;
