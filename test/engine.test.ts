@@ -8,6 +8,7 @@ import { LckvError, loadModel, type Model } from '../lib';
 import type { GenerateOptions } from '../lib/options';
 import { BENCH_SHAPE, writeRandomCheckpoint } from '../lib/bench/random-checkpoint';
 import { makeCheckpoint, mulberry32, removeDir, tmpDir } from './fixtures';
+import { watchEventLoopGaps } from './helpers/event-loop';
 
 const SPEC = {
   modelType: 'lckv-llama' as const,
@@ -40,27 +41,6 @@ async function runTogether(model: Model, reqs: Request[]) {
   } finally {
     clearInterval(timer);
   }
-}
-
-/**
- * Ticks every millisecond until stop(), which returns the longest gap between ticks (ms),
- * the one from the last tick to stop() included: work that blocks right before the awaited
- * call resolves never lets another tick run.
- */
-function watchEventLoopGaps(): { stop(): number } {
-  let last = performance.now();
-  let maxGap = 0;
-  const ticker = setInterval(() => {
-    const now = performance.now();
-    maxGap = Math.max(maxGap, now - last);
-    last = now;
-  }, 1);
-  return {
-    stop() {
-      clearInterval(ticker);
-      return Math.max(maxGap, performance.now() - last);
-    },
-  };
 }
 
 /** n requests of varied prompt lengths (5..20), lengths (8..24) and prefill modes. */
