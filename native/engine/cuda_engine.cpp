@@ -101,7 +101,8 @@ void CudaEngine::ensure_rows(int64_t n) {
 void CudaEngine::upload_tables(Sequence* const* seqs, int64_t count, Pass& pass) {
   int64_t stride = 1;
   for (int64_t s = 0; s < count; ++s) stride = std::max(stride, seqs[s]->blocks());
-  std::vector<int32_t> tables(size_t(count * stride), -1);
+  std::vector<int32_t>& tables = host_.tables;
+  tables.assign(size_t(count * stride), -1);
   for (int64_t s = 0; s < count; ++s)
     std::copy(seqs[s]->table().begin(), seqs[s]->table().end(), tables.begin() + s * stride);
   ensure_bytes(act_.tables, tables.size() * sizeof(int32_t));
@@ -244,7 +245,8 @@ void CudaEngine::decode_into(Sequence* const* seqs, const int32_t* tokens, int64
                              float* out) {
   std::lock_guard<std::mutex> lock(mutex_);
   cancel_ = nullptr;  // a batch step is short; an aborted row is dropped after it
-  std::vector<int64_t> positions(static_cast<size_t>(n));
+  std::vector<int64_t>& positions = host_.positions;
+  positions.resize(static_cast<size_t>(n));
   begin_decode(cfg_, seqs, tokens, n, positions.data());
   ensure_rows(n);
   act_.tokens.upload(tokens, size_t(n) * sizeof(int32_t));
@@ -267,7 +269,8 @@ void CudaEngine::decode_into(Sequence* const* seqs, const int32_t* tokens, int64
   run_layers(pass, 0, cfg_.n_layers);
   for (int64_t i = 0; i < n; ++i) end_pass(cfg_, plan_, *seqs[i], positions[size_t(i)] + 1);
   if (!want_logits) return logits(act_.x.as<float>(), n, out);
-  std::vector<int32_t> wanted;
+  std::vector<int32_t>& wanted = host_.wanted;
+  wanted.clear();
   for (int64_t i = 0; i < n; ++i)
     if (want_logits[i]) wanted.push_back(int32_t(i));
   if (wanted.empty()) {

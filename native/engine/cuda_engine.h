@@ -82,6 +82,13 @@ class CudaEngine : public ModelEngine {
   int64_t pool_rows_ = 0;                          // n_blocks * kBlockTokens
   cuda::DeviceBuffer kv_k_, kv_v_;                 // [slot, pool_rows_, n_kv_heads * head_dim] in kv dtype
   Activations act_;
+  // Host-side staging of each pass's uploads, kept between passes so that a warm decode
+  // step allocates no host memory.
+  struct HostStaging {
+    std::vector<int64_t> positions;  // [rows]
+    std::vector<int32_t> wanted;     // rows that get logits
+    std::vector<int32_t> tables;     // [sequences, table_stride]
+  } host_;
   const std::atomic<bool>* cancel_ = nullptr;      // of the running request
   std::mutex mutex_;
 };
