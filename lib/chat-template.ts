@@ -55,7 +55,8 @@ export class ChatTemplate {
   /** The prompt text for `messages`, ending with the assistant's cue unless told otherwise. */
   render(messages: readonly ChatMessage[], options: { addGenerationPrompt?: boolean } = {}): string {
     if (!Array.isArray(messages)) throw new LckvError('INVALID_ARGUMENT', 'messages must be an array');
-    const list = messages.map((m, i) => {
+    // Array.from, not map: a hole in a sparse array is a bad message too.
+    const list = Array.from(messages, (m, i) => {
       if (typeof m !== 'object' || m === null || typeof m.role !== 'string' || typeof m.content !== 'string')
         throw new LckvError('INVALID_ARGUMENT', `messages[${i}] must be { role: string, content: string }`);
       return { role: m.role === 'developer' ? 'system' : m.role, content: m.content };
@@ -75,8 +76,8 @@ export class ChatTemplate {
    * Token ids of the rendered prompt. A checkpoint's template writes its own special tokens
    * (as apply_chat_template does, nothing is added); the fallback lets the tokenizer add them.
    */
-  async tokenize(model: Model, messages: readonly ChatMessage[], options: { addGenerationPrompt?: boolean } = {}): Promise<number[]> {
-    return model.tokenizeAsync(this.render(messages, options), { addSpecialTokens: !this.fromCheckpoint });
+  async tokenize(model: Model, messages: readonly ChatMessage[], options: { addGenerationPrompt?: boolean; signal?: AbortSignal } = {}): Promise<number[]> {
+    return model.tokenizeAsync(this.render(messages, options), { addSpecialTokens: !this.fromCheckpoint, signal: options.signal });
   }
 }
 

@@ -69,6 +69,11 @@ export interface TokenizeOptions {
   addSpecialTokens?: boolean;
 }
 
+export interface TokenizeAsyncOptions extends TokenizeOptions {
+  /** Rejects the call with ABORTED as soon as it aborts; a text not yet in the worker costs it nothing. */
+  signal?: AbortSignal;
+}
+
 export interface PerplexityOptions extends PrefillOptions {
   /** Tokens scored per independent window (default: the model's context length). */
   context?: number;
@@ -144,10 +149,12 @@ export class Model {
    * ~1-7 us per character; a long document would hold up the event loop). generate, stream,
    * chat and perplexity tokenize text prompts this way.
    */
-  async tokenizeAsync(text: string, options?: TokenizeOptions): Promise<number[]> {
+  async tokenizeAsync(text: string, options?: TokenizeAsyncOptions): Promise<number[]> {
     const { tokenizer, addSpecialTokens } = this.checkTokenize(text, options);
+    const signal = options?.signal;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw new LckvError('INVALID_ARGUMENT', 'signal must be an AbortSignal');
     // Tracked: dispose() lets the worker finish rather than encode the text again here.
-    return this.track(tokenizer.encodeOffThread(text, addSpecialTokens));
+    return this.track(tokenizer.encodeOffThread(text, addSpecialTokens, signal));
   }
 
   private checkTokenize(text: string, options: TokenizeOptions | undefined) {
@@ -257,7 +264,7 @@ export class Model {
   private async *chatGeneration(messages: readonly ChatMessage[], options?: GenerateOptions): AsyncGenerator<StreamPiece, GenerateResult> {
     this.checkAlive();
     const template = this.chatTemplate;
-    return yield* this.generation(() => template.tokenize(this, messages), options, template.stop);
+    return yield* this.generation(() => template.tokenize(this, messages, { signal: options?.signal }), options, template.stop);
   }
 
   /**
@@ -271,9 +278,13 @@ export class Model {
   ): AsyncGenerator<StreamPiece, GenerateResult> {
     checkGenerateOptions(opts);
     const options: GenerateOptions = checkOptionsObject(opts);
-    const idsOf = typeof prompt === 'function' ? prompt : typeof prompt === 'string' ? () => this.tokenizeAsync(prompt) : async () => this.checkPrompt(prompt);
+    const signal = options.signal;
+    const idsOf =
+      typeof prompt === 'function' ? prompt : typeof prompt === 'string' ? () => this.tokenizeAsync(prompt, { signal }) : async () => this.checkPrompt(prompt);
     // Tracked until submitted: a dispose() meanwhile waits, then the job holds its own sequence.
-    const { job, ids } = await this.track(this.submitGeneration(idsOf, options, templateStops));
+    const started = await this.track(this.submitGeneration(idsOf, options, templateStops));
+    if (!started) return { text: '', tokens: [], finishReason: 'abort', usage: { promptTokens: 0, completionTokens: 0, totalTokens: 0 } };
+    const { job, ids } = started;
     const onAbort = () => {
       job.abort();
       this.scheduler.cancel(job);
@@ -298,8 +309,15 @@ export class Model {
     }
   }
 
+  /** The job, submitted; undefined when the signal aborted while the prompt was tokenized. */
   private async submitGeneration(idsOf: () => Promise<number[]>, options: GenerateOptions, templateStops: readonly string[]) {
-    const ids = await idsOf();
+    let ids: number[];
+    try {
+      ids = await idsOf();
+    } catch (err) {
+      if (options.signal?.aborted && err instanceof LckvError && err.code === 'ABORTED') return undefined;
+      throw err;
+    }
     if (ids.length === 0) throw new LckvError('INVALID_ARGUMENT', 'the prompt is empty');
     this.checkContext(ids.length);
     const tokenizer = this.tokenizer;

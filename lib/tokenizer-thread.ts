@@ -8,21 +8,27 @@ export interface TokenizerSource {
   config: Record<string, unknown>;
 }
 
-/** A message to the worker, and its answer: the ids, or why the tokenizer refused the text. */
+/** A text for the worker, and its answer: the ids, or why the tokenizer refused the text. */
 export interface EncodeRequest {
-  id: number;
   text: string;
   addSpecialTokens: boolean;
 }
-export type EncodeAnswer = { id: number; ids: Int32Array } | { id: number; error: string };
+export type EncodeAnswer = { ids: Int32Array } | { error: string };
 
 type Encode = (text: string, addSpecialTokens: boolean) => number[];
 
+/** A text waiting for its ids; settled once (its ids, its error, or ABORTED). */
 interface Pending {
   request: EncodeRequest;
   resolve(ids: number[]): void;
   reject(err: unknown): void;
+  settled: boolean;
+  signal?: AbortSignal;
+  onAbort?: () => void;
 }
+
+/** Ids are copied into a JavaScript array this many at a time, the event loop turning between. */
+const COPY_CHUNK = 1 << 16;
 
 /** The worker's script, and how to run it when this module runs from its TypeScript source (tests, via tsx). */
 function workerEntry(): { file: string; execArgv: string[] } {
@@ -31,10 +37,27 @@ function workerEntry(): { file: string; execArgv: string[] } {
   return { file: path.join(__dirname, 'tokenizer-worker.js'), execArgv: [] };
 }
 
+function abortedError(): LckvError {
+  return new LckvError('ABORTED', 'the tokenization was aborted');
+}
+
+/** The ids as a JavaScript array, copied in chunks with a turn of the event loop between (15M ids take ~0.7 s). */
+async function toArray(ids: Int32Array): Promise<number[]> {
+  const out: number[] = [];
+  for (let begin = 0; begin < ids.length; begin += COPY_CHUNK) {
+    if (begin > 0) await new Promise((resolve) => setImmediate(resolve));
+    const end = Math.min(ids.length, begin + COPY_CHUNK);
+    for (let i = begin; i < end; i++) out.push(ids[i]);
+  }
+  return out;
+}
+
 /**
- * One worker thread encoding texts in the order asked. It is started on first use and holds
- * the process open only while a text is in it. When it cannot start or dies (a bundler that
- * left its script behind, a sandbox without workers), the texts it held and every later one
+ * One worker thread encoding texts in the order asked, one at a time: texts wait here, so
+ * one whose signal aborts is dropped without costing the worker anything (one already in
+ * the worker is finished there and its ids dropped). The worker starts on first use and
+ * holds the process open only while it encodes. When it cannot start or dies (a bundler
+ * that left its script behind, a sandbox without workers), its text and every later one
  * are encoded by `inline` on the calling thread, slower for the event loop but never lost,
  * and a process warning (code LCKV_TOKENIZER_THREAD) says why, once.
  */
@@ -42,29 +65,72 @@ export class TokenizerThread {
   private worker: Worker | undefined;
   /** Closed, or the worker failed: no worker starts again. */
   private stopped = false;
-  private nextId = 0;
-  private readonly pending = new Map<number, Pending>();
+  private readonly queue: Pending[] = [];
+  /** The text in the worker. */
+  private current: Pending | undefined;
 
   constructor(
     private readonly source: TokenizerSource,
     private readonly inline: Encode,
   ) {}
 
-  encode(text: string, addSpecialTokens: boolean): Promise<number[]> {
-    const worker = this.start();
-    if (!worker) return Promise.resolve().then(() => this.inline(text, addSpecialTokens));
+  /** The ids of `text`; rejects with ABORTED as soon as `signal` aborts. */
+  encode(text: string, addSpecialTokens: boolean, signal?: AbortSignal): Promise<number[]> {
+    if (signal?.aborted) return Promise.reject(abortedError());
     return new Promise((resolve, reject) => {
-      const request = { id: this.nextId++, text, addSpecialTokens };
-      this.pending.set(request.id, { request, resolve, reject });
-      if (this.pending.size === 1) worker.ref();
-      worker.postMessage(request);
+      const p: Pending = { request: { text, addSpecialTokens }, resolve, reject, settled: false, signal };
+      if (signal) {
+        p.onAbort = () => this.withdraw(p);
+        signal.addEventListener('abort', p.onAbort, { once: true });
+      }
+      this.queue.push(p);
+      this.next();
     });
   }
 
-  /** Ends the worker; texts still in it are encoded here. */
+  /** Ends the worker; texts still waiting are encoded here. */
   close(): void {
     this.stopped = true;
     void this.worker?.terminate();
+  }
+
+  /** Hands the worker its next text, or encodes every waiting text here when no worker can run. */
+  private next(): void {
+    while (!this.current) {
+      const p = this.queue.shift();
+      if (!p) return;
+      const worker = this.start();
+      if (!worker) {
+        this.encodeHere(p);
+        continue;
+      }
+      this.current = p;
+      worker.ref();
+      worker.postMessage(p.request);
+    }
+  }
+
+  private withdraw(p: Pending): void {
+    const at = this.queue.indexOf(p);
+    if (at >= 0) this.queue.splice(at, 1);
+    this.settle(p, () => p.reject(abortedError()));
+  }
+
+  private settle(p: Pending, how: () => void): void {
+    if (p.settled) return;
+    p.settled = true;
+    if (p.onAbort) p.signal?.removeEventListener('abort', p.onAbort);
+    how();
+  }
+
+  private encodeHere(p: Pending): void {
+    if (p.settled) return;
+    try {
+      const ids = this.inline(p.request.text, p.request.addSpecialTokens);
+      this.settle(p, () => p.resolve(ids));
+    } catch (err) {
+      this.settle(p, () => p.reject(err));
+    }
   }
 
   private start(): Worker | undefined {
@@ -73,9 +139,9 @@ export class TokenizerThread {
       const { file, execArgv } = workerEntry();
       const worker = new Worker(file, { workerData: this.source, execArgv });
       worker.unref();
-      worker.on('message', (answer: EncodeAnswer) => this.settle(answer));
+      worker.on('message', (answer: EncodeAnswer) => this.answered(answer));
       worker.on('error', (err) => this.fail(worker, err.message));
-      // An answer that cannot be read names no request: end the worker, whose exit settles them all.
+      // An answer that cannot be read: end the worker, whose exit settles its text.
       worker.on('messageerror', () => void worker.terminate());
       worker.on('exit', (code) => this.fail(worker, `it exited with code ${code}`));
       this.worker = worker;
@@ -92,13 +158,14 @@ export class TokenizerThread {
     });
   }
 
-  private settle(answer: EncodeAnswer): void {
-    const p = this.pending.get(answer.id);
-    if (!p) return;
-    this.pending.delete(answer.id);
-    if (this.pending.size === 0) this.worker?.unref();
-    if ('error' in answer) p.reject(new LckvError('INVALID_TOKENIZER', answer.error));
-    else p.resolve(Array.from(answer.ids));
+  private answered(answer: EncodeAnswer): void {
+    const p = this.current;
+    this.current = undefined;
+    this.worker?.unref();
+    this.next();
+    if (!p || p.settled) return;
+    if ('error' in answer) return this.settle(p, () => p.reject(new LckvError('INVALID_TOKENIZER', answer.error)));
+    void toArray(answer.ids).then((ids) => this.settle(p, () => p.resolve(ids)));
   }
 
   private fail(worker: Worker, reason: string): void {
@@ -106,14 +173,9 @@ export class TokenizerThread {
     this.worker = undefined;
     if (!this.stopped) this.warn(reason);
     this.stopped = true;
-    const left = [...this.pending.values()];
-    this.pending.clear();
-    for (const p of left) {
-      try {
-        p.resolve(this.inline(p.request.text, p.request.addSpecialTokens));
-      } catch (err) {
-        p.reject(err);
-      }
-    }
+    const p = this.current;
+    this.current = undefined;
+    if (p) this.encodeHere(p);
+    this.next();
   }
 }

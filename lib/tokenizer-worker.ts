@@ -1,5 +1,5 @@
 // The worker thread of TokenizerThread: a copy of the model's tokenizer that encodes the
-// texts posted to it, one at a time, and posts back their ids.
+// texts posted to it (one at a time) and posts back their ids.
 import { parentPort, workerData } from 'node:worker_threads';
 import { TextTokenizer } from './tokenizer';
 import type { EncodeAnswer, EncodeRequest, TokenizerSource } from './tokenizer-thread';
@@ -7,13 +7,13 @@ import type { EncodeAnswer, EncodeRequest, TokenizerSource } from './tokenizer-t
 const tokenizer = new TextTokenizer(workerData as TokenizerSource);
 const port = parentPort!;
 
-port.on('message', ({ id, text, addSpecialTokens }: EncodeRequest) => {
+port.on('message', ({ text, addSpecialTokens }: EncodeRequest) => {
   let ids: Int32Array<ArrayBuffer>;
   try {
     ids = Int32Array.from(tokenizer.encode(text, addSpecialTokens));
   } catch (err) {
-    port.postMessage({ id, error: (err as Error).message } satisfies EncodeAnswer);
+    port.postMessage({ error: (err as Error).message } satisfies EncodeAnswer);
     return;
   }
-  port.postMessage({ id, ids } satisfies EncodeAnswer, [ids.buffer]);
+  port.postMessage({ ids } satisfies EncodeAnswer, [ids.buffer]);
 });

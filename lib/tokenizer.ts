@@ -67,11 +67,15 @@ export class TextTokenizer {
     }
   }
 
-  /** encode(), on a worker thread for texts of OFF_THREAD_CHARS or more (here when no worker can run). */
-  async encodeOffThread(text: string, addSpecialTokens: boolean): Promise<number[]> {
+  /**
+   * encode(), on a worker thread for texts of OFF_THREAD_CHARS or more (here when no worker
+   * can run); rejects with ABORTED once `signal` aborts.
+   */
+  async encodeOffThread(text: string, addSpecialTokens: boolean, signal?: AbortSignal): Promise<number[]> {
+    if (signal?.aborted) throw new LckvError('ABORTED', 'the tokenization was aborted');
     if (text.length < OFF_THREAD_CHARS) return this.encode(text, addSpecialTokens);
     this.thread ??= new TokenizerThread(this.source, (t, special) => this.encode(t, special));
-    return this.thread.encode(text, addSpecialTokens);
+    return this.thread.encode(text, addSpecialTokens, signal);
   }
 
   /** Ids -> text, special tokens skipped; no ids is the empty text. Failures are INVALID_TOKENIZER. */

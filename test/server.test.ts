@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import OpenAI from 'openai';
 import { createServer, LckvError, loadChatTemplate, loadModel, type ChatTemplate, type Model, type ServerOptions } from '../lib';
 import { removeDir } from './fixtures';
-import { textCheckpoint } from './helpers/tokenizer';
+import { madeUpWords, textCheckpoint } from './helpers/tokenizer';
 
 const CONTEXT = 256;
 
@@ -347,6 +347,34 @@ describe('server (OpenAI-compatible HTTP)', function () {
       assert.deepEqual(generations, ['generate']);
     } finally {
       open();
+      await local.close();
+    }
+  });
+
+  it('a client that leaves while its long prompt is tokenized frees its queue slot at once', async () => {
+    const local = await start(model, { maxQueue: 1 });
+    try {
+      const prompt = madeUpWords(300_000, 11);
+      const leaving = new AbortController();
+      const first = fetch(`${local.url}/v1/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'tiny', prompt, max_tokens: 5 }),
+        signal: leaving.signal,
+      });
+      await until(async () => (await health(local.url)).active === 1);
+      const t0 = performance.now();
+      leaving.abort();
+      await assert.rejects(first);
+      await until(async () => (await health(local.url)).active === 0);
+      const freedMs = performance.now() - t0;
+      const next = await local.client.completions.create({ model: 'tiny', prompt: 'The county', max_tokens: 2, temperature: 0 });
+      assert.equal(next.choices.length, 1);
+      const t1 = performance.now();
+      model.tokenize(prompt);
+      const tokenizeMs = performance.now() - t1;
+      assert.ok(freedMs < tokenizeMs / 2, `the slot came back after ${freedMs.toFixed(0)} ms; tokenizing takes ${tokenizeMs.toFixed(0)} ms`);
+    } finally {
       await local.close();
     }
   });

@@ -7,23 +7,11 @@ import * as path from 'node:path';
 import { DEFAULT_MODEL_DIR, loadModel, type Model } from '../lib';
 import { OFF_THREAD_CHARS } from '../lib/tokenizer';
 import { TokenizerThread, type TokenizerSource } from '../lib/tokenizer-thread';
-import { mulberry32, removeDir } from './fixtures';
+import { removeDir } from './fixtures';
 import { watchEventLoopGaps } from './helpers/event-loop';
-import { textCheckpoint } from './helpers/tokenizer';
+import { madeUpWords, textCheckpoint } from './helpers/tokenizer';
 
 const ROOT = path.join(__dirname, '..');
-
-/** About `chars` characters of made-up lowercase words: each is new to BPE's word cache, so encoding pays its full cost. */
-function madeUpWords(chars: number, seed: number): string {
-  const rand = mulberry32(seed);
-  let text = '';
-  while (text.length < chars) {
-    const n = 3 + Math.floor(rand() * 8);
-    for (let i = 0; i < n; i++) text += String.fromCharCode(97 + Math.floor(rand() * 26));
-    text += ' ';
-  }
-  return text.slice(0, chars);
-}
 
 describe('tokenizeAsync: long texts on a worker thread', function () {
   let model: Model;
@@ -100,6 +88,27 @@ describe('tokenizeAsync: long texts on a worker thread', function () {
     } finally {
       removeDir(dir);
     }
+  });
+
+  it('an abort rejects at once with ABORTED, even behind a long text; generate resolves as aborted', async () => {
+    const code = (e: unknown) => (e as { code?: string }).code;
+    await assert.rejects(model.tokenizeAsync(madeUpWords(OFF_THREAD_CHARS, 7), { signal: AbortSignal.abort() }), (e) => code(e) === 'ABORTED');
+    const leaving = new AbortController();
+    const t0 = performance.now();
+    const ahead = model.tokenizeAsync(madeUpWords(150_000, 8)).then(() => performance.now() - t0);
+    const behind = model.tokenizeAsync(madeUpWords(150_000, 9), { signal: leaving.signal }).then(
+      () => ({ code: 'resolved', ms: 0 }),
+      (e: unknown) => ({ code: code(e), ms: performance.now() - t0 }),
+    );
+    setTimeout(() => leaving.abort(), 20);
+    const [aheadMs, withdrawn] = await Promise.all([ahead, behind]);
+    assert.equal(withdrawn.code, 'ABORTED');
+    assert.ok(withdrawn.ms < aheadMs, `rejected after ${withdrawn.ms.toFixed(0)} ms; the text ahead took ${aheadMs.toFixed(0)} ms`);
+
+    const stopping = new AbortController();
+    const generated = model.generate(madeUpWords(150_000, 10), { maxTokens: 4, signal: stopping.signal });
+    setTimeout(() => stopping.abort(), 20);
+    assert.deepEqual(await generated, { text: '', tokens: [], finishReason: 'abort', usage: { promptTokens: 0, completionTokens: 0, totalTokens: 0 } });
   });
 
   it('a worker that cannot start or dies: its texts and later ones are encoded here, with one warning', async () => {

@@ -88,7 +88,7 @@ export function createServer(model: Model, options: ServerOptions = {}): http.Se
     res: http.ServerResponse,
     kind: 'completion' | 'chat',
     common: CommonRequest,
-    promptIds: () => Promise<number[]>,
+    promptIds: (signal: AbortSignal) => Promise<number[]>,
     defaultMaxTokens: (promptTokens: number) => number,
     extraStop: string[],
     echo: string,
@@ -107,7 +107,7 @@ export function createServer(model: Model, options: ServerOptions = {}): http.Se
     res.on('close', onClose);
     socket.on('close', onClose);
     try {
-      const ids = await promptIds();
+      const ids = await promptIds(abort.signal);
       if (abort.signal.aborted) return;
       if (ids.length > contextLength)
         throw new HttpError(400, `the prompt has ${ids.length} tokens; the model's context holds ${contextLength}`, 'invalid_request_error', param, 'context_length_exceeded');
@@ -239,7 +239,7 @@ export function createServer(model: Model, options: ServerOptions = {}): http.Se
         const body = parseJsonObject(await readBody(req, maxBody));
         const r = parseCompletionRequest(body);
         const prompt = r.prompt;
-        const ids = async () => (typeof prompt === 'string' ? model.tokenizeAsync(prompt) : prompt);
+        const ids = async (signal: AbortSignal) => (typeof prompt === 'string' ? model.tokenizeAsync(prompt, { signal }) : prompt);
         const echo = r.echo ? (typeof prompt === 'string' ? prompt : safeDetokenize(model, prompt)) : '';
         await generate(req, res, 'completion', r, ids, () => COMPLETION_DEFAULT_MAX_TOKENS, [], echo);
       },
@@ -250,7 +250,7 @@ export function createServer(model: Model, options: ServerOptions = {}): http.Se
         const r = parseChatRequest(body);
         // A chat reply may run to the end of the context unless max_tokens says otherwise.
         const toEnd = (promptTokens: number) => Math.max(0, contextLength - promptTokens);
-        await generate(req, res, 'chat', r, () => template.tokenize(model, r.messages), toEnd, template.stop, '');
+        await generate(req, res, 'chat', r, (signal) => template.tokenize(model, r.messages, { signal }), toEnd, template.stop, '');
       },
     },
   };

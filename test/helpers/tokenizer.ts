@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DEFAULT_MODEL_DIR } from '../../lib';
-import { makeCheckpoint, tmpDir } from '../fixtures';
+import { makeCheckpoint, mulberry32, tmpDir } from '../fixtures';
 
 const SPECIALS = ['<unk>', '<s>', '</s>'];
 const CHARS = ['\u2581', 'T', '.', ...'abcdefghijklmnopqrstuvwxyz'.split('')].slice(0, 29);
@@ -84,4 +84,16 @@ export function textCheckpoint(prefix: string, context: number): string {
   makeCheckpoint(dir, { vocabSize: Math.max(...ids) + 1, numLayers: 4, layerTypes: '0_3_3_3', maxPositionEmbeddings: context });
   for (const f of ['tokenizer.json', 'tokenizer_config.json']) fs.copyFileSync(path.join(DEFAULT_MODEL_DIR, f), path.join(dir, f));
   return dir;
+}
+
+/** About `chars` characters of made-up lowercase words: each is new to BPE's word cache, so encoding pays its full cost. */
+export function madeUpWords(chars: number, seed: number): string {
+  const rand = mulberry32(seed);
+  let text = '';
+  while (text.length < chars) {
+    const n = 3 + Math.floor(rand() * 8);
+    for (let i = 0; i < n; i++) text += String.fromCharCode(97 + Math.floor(rand() * 26));
+    text += ' ';
+  }
+  return text.slice(0, chars);
 }
