@@ -158,23 +158,22 @@ class ChatSession {
   }
 
   /**
-   * Drops the oldest turns until the conversation's prompt fits the context; false (and the
-   * newest message dropped) when that message alone does not.
+   * Drops the oldest turns until the conversation's prompt leaves room for a reply; false
+   * (and the newest message dropped) when that message alone does not fit the context.
    */
   private async fitHistory(): Promise<boolean> {
     const context = this.model.info.contextLength;
     // Leave room for a reply: a quarter of the context (or maxTokens when smaller).
     const room = Math.min(this.options.maxTokens ?? 256, Math.floor(context / 4));
+    const tokens = async (messages: ChatMessage[]) => (await this.model.chatTemplate.tokenize(this.model, messages)).length;
+    const newest = this.history[this.history.length - 1];
+    if ((await tokens(this.history.filter((m) => m.role === 'system' || m === newest))) >= context) {
+      this.history.pop();
+      return false;
+    }
     for (;;) {
-      const ids = await this.model.chatTemplate.tokenize(this.model, this.history);
-      if (ids.length + room <= context) return true;
       const first = this.history.findIndex((m) => m.role !== 'system');
-      // The newest message alone is too long: drop it.
-      if (first === this.history.length - 1) {
-        if (ids.length < context) return true;
-        this.history.pop();
-        return false;
-      }
+      if (first === this.history.length - 1 || (await tokens(this.history)) + room <= context) return true;
       this.history.splice(first, 1);
     }
   }
