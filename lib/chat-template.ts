@@ -25,6 +25,15 @@ export const FALLBACK_CHAT_TEMPLATE =
 /** Special-token strings a template may use (bos_token, eos_token, ...). */
 export type SpecialTokens = Record<string, string>;
 
+/** A conversation checked and ready to render: all another thread needs to render it. */
+export interface PreparedChat {
+  /** The template's Jinja source. */
+  source: string;
+  specialTokens: SpecialTokens;
+  messages: { role: string; content: string }[];
+  addGenerationPrompt: boolean;
+}
+
 /**
  * A checkpoint's chat template (tokenizer_config.json `chat_template`, or chat_template.jinja),
  * rendered with @huggingface/jinja the way transformers' apply_chat_template does.
@@ -41,7 +50,11 @@ export class ChatTemplate {
   readonly stop: string[];
   private readonly template: Template;
 
-  constructor(source: string | undefined, private readonly specialTokens: SpecialTokens = {}) {
+  constructor(
+    source: string | undefined,
+    /** The strings bos_token, eos_token, ... stand for when the template renders. */
+    readonly specialTokens: SpecialTokens = {},
+  ) {
     this.fromCheckpoint = typeof source === 'string' && source.length > 0;
     this.source = this.fromCheckpoint ? (source as string) : FALLBACK_CHAT_TEMPLATE;
     this.stop = this.fromCheckpoint ? [] : ['\nUser:'];
@@ -54,6 +67,11 @@ export class ChatTemplate {
 
   /** The prompt text for `messages`, ending with the assistant's cue unless told otherwise. */
   render(messages: readonly ChatMessage[], options: { addGenerationPrompt?: boolean } = {}): string {
+    return this.renderPrepared(this.prepare(messages, options));
+  }
+
+  /** `messages` checked (INVALID_ARGUMENT names a bad one) and put in the form the template reads. */
+  prepare(messages: readonly ChatMessage[], options: { addGenerationPrompt?: boolean } = {}): PreparedChat {
     if (!Array.isArray(messages)) throw new LckvError('INVALID_ARGUMENT', 'messages must be an array');
     // Array.from, not map: a hole in a sparse array is a bad message too.
     const list = Array.from(messages, (m, i) => {
@@ -61,23 +79,25 @@ export class ChatTemplate {
         throw new LckvError('INVALID_ARGUMENT', `messages[${i}] must be { role: string, content: string }`);
       return { role: m.role === 'developer' ? 'system' : m.role, content: m.content };
     });
+    return { source: this.source, specialTokens: this.specialTokens, messages: list, addGenerationPrompt: options.addGenerationPrompt ?? true };
+  }
+
+  /** The prompt text of a prepared conversation (this template's, or a copy's on another thread). */
+  renderPrepared(chat: PreparedChat): string {
     try {
-      return this.template.render({
-        ...this.specialTokens,
-        messages: list,
-        add_generation_prompt: options.addGenerationPrompt ?? true,
-      });
+      return this.template.render({ ...chat.specialTokens, messages: chat.messages, add_generation_prompt: chat.addGenerationPrompt });
     } catch (err) {
       throw new LckvError('INVALID_ARGUMENT', `the chat template rejected the messages: ${(err as Error).message}`, { cause: err });
     }
   }
 
   /**
-   * Token ids of the rendered prompt. A checkpoint's template writes its own special tokens
-   * (as apply_chat_template does, nothing is added); the fallback lets the tokenizer add them.
+   * Token ids of the rendered prompt (model.tokenizeChat with this template). A checkpoint's
+   * template writes its own special tokens (as apply_chat_template does, nothing is added);
+   * the fallback lets the tokenizer add them.
    */
   async tokenize(model: Model, messages: readonly ChatMessage[], options: { addGenerationPrompt?: boolean; signal?: AbortSignal } = {}): Promise<number[]> {
-    return model.tokenizeAsync(this.render(messages, options), { addSpecialTokens: !this.fromCheckpoint, signal: options.signal });
+    return model.tokenizeChat(messages, { ...options, template: this });
   }
 }
 

@@ -1,5 +1,5 @@
 export { loadModel, Model, DEFAULT_MODEL_DIR } from './model';
-export type { LoadOptions, GenerateResult, StreamPiece, FinishReason, PerplexityOptions, TokenizeOptions, TokenizeAsyncOptions } from './model';
+export type { LoadOptions, GenerateResult, StreamPiece, FinishReason, PerplexityOptions, TokenizeOptions, TokenizeAsyncOptions, TokenizeChatOptions } from './model';
 export type { GenerateOptions, PrefillOptions, PrefillMode } from './options';
 export type { ModelInfo, LayerInfo, PlanStepInfo } from './info';
 export type { CpuIsa } from './native';

@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { loadChatTemplate, type ChatMessage, type ChatTemplate } from './chat-template';
+import { ChatTemplate, loadChatTemplate, type ChatMessage } from './chat-template';
 import { readCheckpoint } from './checkpoint';
 import { parseConfig, type ParsedConfig, type RawConfig } from './config';
 import { LckvError, fromNative } from './errors';
@@ -71,6 +71,15 @@ export interface TokenizeOptions {
 
 export interface TokenizeAsyncOptions extends TokenizeOptions {
   /** Rejects the call with ABORTED as soon as it aborts; a text not yet in the worker costs it nothing. */
+  signal?: AbortSignal;
+}
+
+export interface TokenizeChatOptions {
+  /** The chat template (default: the model's chatTemplate). */
+  template?: ChatTemplate;
+  /** End the prompt with the assistant's cue (default true). */
+  addGenerationPrompt?: boolean;
+  /** As TokenizeAsyncOptions' signal. */
   signal?: AbortSignal;
 }
 
@@ -154,7 +163,23 @@ export class Model {
     const signal = options?.signal;
     if (signal !== undefined && !(signal instanceof AbortSignal)) throw new LckvError('INVALID_ARGUMENT', 'signal must be an AbortSignal');
     // Tracked: dispose() lets the worker finish rather than encode the text again here.
-    return this.track(tokenizer.encodeOffThread(text, addSpecialTokens, signal));
+    return this.track(tokenizer.encodeOffThread({ text, addSpecialTokens }, signal));
+  }
+
+  /**
+   * Token ids of a conversation's prompt through `template` (default: chatTemplate), as
+   * chat() sends it: rendered and tokenized on the worker thread when the messages are long
+   * or many (rendering costs ~30 us a message), else here.
+   */
+  async tokenizeChat(messages: readonly ChatMessage[], options?: TokenizeChatOptions): Promise<number[]> {
+    this.checkAlive();
+    const opts: TokenizeChatOptions = checkOptionsObject(options);
+    if (opts.template !== undefined && !(opts.template instanceof ChatTemplate)) throw new LckvError('INVALID_ARGUMENT', 'template must be a ChatTemplate');
+    if (opts.signal !== undefined && !(opts.signal instanceof AbortSignal)) throw new LckvError('INVALID_ARGUMENT', 'signal must be an AbortSignal');
+    const template = opts.template ?? this.chatTemplate;
+    const tokenizer = this.requireTokenizer();
+    const request = { chat: template.prepare(messages, opts), addSpecialTokens: !template.fromCheckpoint };
+    return this.track(tokenizer.encodeOffThread(request, opts.signal));
   }
 
   private checkTokenize(text: string, options: TokenizeOptions | undefined) {
@@ -264,7 +289,7 @@ export class Model {
   private async *chatGeneration(messages: readonly ChatMessage[], options?: GenerateOptions): AsyncGenerator<StreamPiece, GenerateResult> {
     this.checkAlive();
     const template = this.chatTemplate;
-    return yield* this.generation(() => template.tokenize(this, messages, { signal: options?.signal }), options, template.stop);
+    return yield* this.generation(() => this.tokenizeChat(messages, { template, signal: options?.signal }), options, template.stop);
   }
 
   /**

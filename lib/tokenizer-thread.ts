@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { LckvError } from './errors';
+import type { PreparedChat } from './chat-template';
+import { LckvError, type LckvErrorCode } from './errors';
 
 /** What a tokenizer is built from: tokenizer.json and tokenizer_config.json, parsed. */
 export interface TokenizerSource {
@@ -8,14 +9,14 @@ export interface TokenizerSource {
   config: Record<string, unknown>;
 }
 
-/** A text for the worker, and its answer: the ids, or why the tokenizer refused the text. */
-export interface EncodeRequest {
-  text: string;
-  addSpecialTokens: boolean;
-}
-export type EncodeAnswer = { ids: Int32Array } | { error: string };
+/**
+ * What to encode: a text, or a conversation to render with its chat template first. And
+ * the answer: the ids, or the typed error the text or conversation met.
+ */
+export type EncodeRequest = ({ text: string } | { chat: PreparedChat }) & { addSpecialTokens: boolean };
+export type EncodeAnswer = { ids: Int32Array } | { error: string; code: LckvErrorCode };
 
-type Encode = (text: string, addSpecialTokens: boolean) => number[];
+type Encode = (request: EncodeRequest) => number[];
 
 /** A text waiting for its ids; settled once (its ids, its error, or ABORTED). */
 interface Pending {
@@ -74,11 +75,11 @@ export class TokenizerThread {
     private readonly inline: Encode,
   ) {}
 
-  /** The ids of `text`; rejects with ABORTED as soon as `signal` aborts. */
-  encode(text: string, addSpecialTokens: boolean, signal?: AbortSignal): Promise<number[]> {
+  /** The request's ids; rejects with ABORTED as soon as `signal` aborts. */
+  encode(request: EncodeRequest, signal?: AbortSignal): Promise<number[]> {
     if (signal?.aborted) return Promise.reject(abortedError());
     return new Promise((resolve, reject) => {
-      const p: Pending = { request: { text, addSpecialTokens }, resolve, reject, settled: false, signal };
+      const p: Pending = { request, resolve, reject, settled: false, signal };
       if (signal) {
         p.onAbort = () => this.withdraw(p);
         signal.addEventListener('abort', p.onAbort, { once: true });
@@ -126,7 +127,7 @@ export class TokenizerThread {
   private encodeHere(p: Pending): void {
     if (p.settled) return;
     try {
-      const ids = this.inline(p.request.text, p.request.addSpecialTokens);
+      const ids = this.inline(p.request);
       this.settle(p, () => p.resolve(ids));
     } catch (err) {
       this.settle(p, () => p.reject(err));
@@ -164,7 +165,7 @@ export class TokenizerThread {
     this.worker?.unref();
     this.next();
     if (!p || p.settled) return;
-    if ('error' in answer) return this.settle(p, () => p.reject(new LckvError('INVALID_TOKENIZER', answer.error)));
+    if ('error' in answer) return this.settle(p, () => p.reject(new LckvError(answer.code, answer.error)));
     void toArray(answer.ids).then((ids) => this.settle(p, () => p.resolve(ids)));
   }
 

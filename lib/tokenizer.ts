@@ -2,7 +2,8 @@ import * as path from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { LckvError } from './errors';
 import { readJsonObject } from './files';
-import { TokenizerThread, type TokenizerSource } from './tokenizer-thread';
+import { ChatTemplate, type PreparedChat } from './chat-template';
+import { TokenizerThread, type EncodeRequest, type TokenizerSource } from './tokenizer-thread';
 
 /** The part of a Metaspace pre-tokenizer this module reaches into. */
 interface MetaspacePreTokenizer {
@@ -38,8 +39,20 @@ function splitBefore(text: string, mark: string): string[] {
   return pieces;
 }
 
-/** Texts shorter than this are encoded on the calling thread: a worker's round trip costs more. */
+/**
+ * Texts shorter than this are encoded on the calling thread: a worker's round trip costs
+ * more. A conversation counts its contents plus CHAT_MESSAGE_CHARS a message (rendering
+ * costs ~30 us a message).
+ */
 export const OFF_THREAD_CHARS = 2048;
+export const CHAT_MESSAGE_CHARS = 16;
+
+function requestChars(request: EncodeRequest): number {
+  if ('text' in request) return request.text.length;
+  let chars = 0;
+  for (const m of request.chat.messages) chars += m.content.length + CHAT_MESSAGE_CHARS;
+  return chars;
+}
 
 /**
  * A checkpoint's tokenizer. Encoding costs ~1-7 us per character on the calling thread, so
@@ -48,6 +61,8 @@ export const OFF_THREAD_CHARS = 2048;
 export class TextTokenizer {
   private readonly tokenizer: Tokenizer;
   private thread: TokenizerThread | undefined;
+  /** Chat templates by source, for conversations rendered here (on the worker, its copies). */
+  private readonly templates = new Map<string, ChatTemplate>();
 
   constructor(private readonly source: TokenizerSource) {
     try {
@@ -67,15 +82,26 @@ export class TextTokenizer {
     }
   }
 
+  /** The ids of a text, or of a conversation rendered by its chat template. */
+  encodeRequest(request: EncodeRequest): number[] {
+    return this.encode('text' in request ? request.text : this.render(request.chat), request.addSpecialTokens);
+  }
+
   /**
-   * encode(), on a worker thread for texts of OFF_THREAD_CHARS or more (here when no worker
-   * can run); rejects with ABORTED once `signal` aborts.
+   * encodeRequest(), on a worker thread from OFF_THREAD_CHARS on (here when no worker can
+   * run); rejects with ABORTED once `signal` aborts.
    */
-  async encodeOffThread(text: string, addSpecialTokens: boolean, signal?: AbortSignal): Promise<number[]> {
+  async encodeOffThread(request: EncodeRequest, signal?: AbortSignal): Promise<number[]> {
     if (signal?.aborted) throw new LckvError('ABORTED', 'the tokenization was aborted');
-    if (text.length < OFF_THREAD_CHARS) return this.encode(text, addSpecialTokens);
-    this.thread ??= new TokenizerThread(this.source, (t, special) => this.encode(t, special));
-    return this.thread.encode(text, addSpecialTokens, signal);
+    if (requestChars(request) < OFF_THREAD_CHARS) return this.encodeRequest(request);
+    this.thread ??= new TokenizerThread(this.source, (r) => this.encodeRequest(r));
+    return this.thread.encode(request, signal);
+  }
+
+  private render(chat: PreparedChat): string {
+    let template = this.templates.get(chat.source);
+    if (!template) this.templates.set(chat.source, (template = new ChatTemplate(chat.source)));
+    return template.renderPrepared(chat);
   }
 
   /** Ids -> text, special tokens skipped; no ids is the empty text. Failures are INVALID_TOKENIZER. */

@@ -4,9 +4,9 @@ import * as assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { DEFAULT_MODEL_DIR, loadModel, type Model } from '../lib';
+import { ChatTemplate, DEFAULT_MODEL_DIR, LckvError, loadModel, type Model } from '../lib';
 import { OFF_THREAD_CHARS } from '../lib/tokenizer';
-import { TokenizerThread, type TokenizerSource } from '../lib/tokenizer-thread';
+import { TokenizerThread, type EncodeRequest, type TokenizerSource } from '../lib/tokenizer-thread';
 import { removeDir } from './fixtures';
 import { watchEventLoopGaps } from './helpers/event-loop';
 import { madeUpWords, textCheckpoint } from './helpers/tokenizer';
@@ -111,22 +111,42 @@ describe('tokenizeAsync: long texts on a worker thread', function () {
     assert.deepEqual(await generated, { text: '', tokens: [], finishReason: 'abort', usage: { promptTokens: 0, completionTokens: 0, totalTokens: 0 } });
   });
 
+  it('long conversations render and tokenize on the worker: the ids of render() + tokenize(), typed template errors, the event loop free', async () => {
+    const messages = Array.from({ length: 20_000 }, (_, i) => ({ role: i % 2 ? 'assistant' : 'user', content: `turn ${i}` }));
+    const template = model.chatTemplate;
+    const t0 = performance.now();
+    const text = template.render(messages);
+    const renderMs = performance.now() - t0;
+    const gaps = watchEventLoopGaps();
+    const ids = await model.tokenizeChat(messages);
+    const longestMs = gaps.stop();
+    assert.deepEqual(ids, model.tokenize(text, { addSpecialTokens: false }));
+    assert.ok(renderMs > 150, `enough messages to matter: render() took ${renderMs.toFixed(0)} ms`);
+    assert.ok(longestMs < renderMs / 3, `longest gap between 1 ms timer ticks ${longestMs.toFixed(0)} ms while render() blocks ${renderMs.toFixed(0)} ms`);
+    const few = messages.slice(0, 3);
+    assert.deepEqual(await model.tokenizeChat(few), model.tokenize(template.render(few), { addSpecialTokens: false }));
+    const refusing = new ChatTemplate("{{ raise_exception('not today') }}");
+    for (const list of [messages, few])
+      await assert.rejects(model.tokenizeChat(list, { template: refusing }), (e: unknown) => e instanceof LckvError && e.code === 'INVALID_ARGUMENT' && /not today/.test(e.message));
+  });
+
   it('a worker that cannot start or dies: its texts and later ones are encoded here, with one warning', async () => {
     const warnings: string[] = [];
     const onWarning = (w: Error & { code?: string }) => w.code === 'LCKV_TOKENIZER_THREAD' && warnings.push(w.message);
     process.on('warning', onWarning);
     try {
-      const here = (text: string, special: boolean) => [text.length, special ? 1 : 0];
+      const here = (r: EncodeRequest) => ['text' in r ? r.text.length : -1, r.addSpecialTokens ? 1 : 0];
+      const text = (t: string, addSpecialTokens: boolean): EncodeRequest => ({ text: t, addSpecialTokens });
       // The worker starts, then cannot build this tokenizer and dies with the texts in it.
       const dies = new TokenizerThread({ json: { model: { type: 'none' } }, config: {} }, here);
-      assert.deepEqual(await Promise.all([dies.encode('abc', true), dies.encode('de', false)]), [
+      assert.deepEqual(await Promise.all([dies.encode(text('abc', true)), dies.encode(text('de', false))]), [
         [3, 1],
         [2, 0],
       ]);
-      assert.deepEqual(await dies.encode('later', true), [5, 1]);
+      assert.deepEqual(await dies.encode(text('later', true)), [5, 1]);
       // Data a worker cannot be handed: no worker at all.
       const never = new TokenizerThread({ json: { f: () => 0 }, config: {} } as unknown as TokenizerSource, here);
-      assert.deepEqual(await never.encode('xy', false), [2, 0]);
+      assert.deepEqual(await never.encode(text('xy', false)), [2, 0]);
       await new Promise((resolve) => setImmediate(resolve));
       assert.equal(warnings.length, 2, warnings.join('\n'));
       assert.match(warnings[0], /tokenizer's worker thread failed/);
