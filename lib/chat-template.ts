@@ -55,6 +55,8 @@ export class ChatTemplate {
     /** The strings bos_token, eos_token, ... stand for when the template renders. */
     readonly specialTokens: SpecialTokens = {},
   ) {
+    for (const [name, value] of Object.entries(specialTokens ?? {}))
+      if (typeof value !== 'string') throw new LckvError('INVALID_ARGUMENT', `specialTokens.${name} must be a string`);
     this.fromCheckpoint = typeof source === 'string' && source.length > 0;
     this.source = this.fromCheckpoint ? (source as string) : FALLBACK_CHAT_TEMPLATE;
     this.stop = this.fromCheckpoint ? [] : ['\nUser:'];
@@ -73,13 +75,15 @@ export class ChatTemplate {
   /** `messages` checked (INVALID_ARGUMENT names a bad one) and put in the form the template reads. */
   prepare(messages: readonly ChatMessage[], options: { addGenerationPrompt?: boolean } = {}): PreparedChat {
     if (!Array.isArray(messages)) throw new LckvError('INVALID_ARGUMENT', 'messages must be an array');
+    const addGenerationPrompt = options.addGenerationPrompt ?? true;
+    if (typeof addGenerationPrompt !== 'boolean') throw new LckvError('INVALID_ARGUMENT', 'addGenerationPrompt must be a boolean');
     // Array.from, not map: a hole in a sparse array is a bad message too.
     const list = Array.from(messages, (m, i) => {
       if (typeof m !== 'object' || m === null || typeof m.role !== 'string' || typeof m.content !== 'string')
         throw new LckvError('INVALID_ARGUMENT', `messages[${i}] must be { role: string, content: string }`);
       return { role: m.role === 'developer' ? 'system' : m.role, content: m.content };
     });
-    return { source: this.source, specialTokens: this.specialTokens, messages: list, addGenerationPrompt: options.addGenerationPrompt ?? true };
+    return { source: this.source, specialTokens: this.specialTokens, messages: list, addGenerationPrompt };
   }
 
   /** The prompt text of a prepared conversation (this template's, or a copy's on another thread). */

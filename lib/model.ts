@@ -179,7 +179,7 @@ export class Model {
     const template = opts.template ?? this.chatTemplate;
     const tokenizer = this.requireTokenizer();
     const request = { chat: template.prepare(messages, opts), addSpecialTokens: !template.fromCheckpoint };
-    return this.track(tokenizer.encodeOffThread(request, opts.signal));
+    return this.track(tokenizer.encodeOffThread(request, opts.signal, template));
   }
 
   private checkTokenize(text: string, options: TokenizeOptions | undefined) {

@@ -105,9 +105,16 @@ export class TokenizerThread {
         this.encodeHere(p);
         continue;
       }
+      try {
+        worker.postMessage(p.request);
+      } catch (err) {
+        // Nothing of it reached the worker (a value that cannot be copied): only this text fails.
+        const reason = (err as Error)?.message ?? String(err);
+        this.settle(p, () => p.reject(new LckvError('INVALID_ARGUMENT', `the text cannot be handed to the tokenizer's worker: ${reason}`)));
+        continue;
+      }
       this.current = p;
       worker.ref();
-      worker.postMessage(p.request);
     }
   }
 
@@ -141,13 +148,13 @@ export class TokenizerThread {
       const worker = new Worker(file, { workerData: this.source, execArgv });
       worker.unref();
       worker.on('message', (answer: EncodeAnswer) => this.answered(answer));
-      worker.on('error', (err) => this.fail(worker, err.message));
+      worker.on('error', (err) => this.fail(worker, (err as Error)?.message ?? String(err)));
       // An answer that cannot be read: end the worker, whose exit settles its text.
       worker.on('messageerror', () => void worker.terminate());
       worker.on('exit', (code) => this.fail(worker, `it exited with code ${code}`));
       this.worker = worker;
     } catch (err) {
-      this.warn((err as Error).message);
+      this.warn((err as Error)?.message ?? String(err));
       this.stopped = true;
     }
     return this.worker;

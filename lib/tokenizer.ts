@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { LckvError } from './errors';
 import { readJsonObject } from './files';
-import { ChatTemplate, type PreparedChat } from './chat-template';
+import { ChatTemplate } from './chat-template';
 import { TokenizerThread, type EncodeRequest, type TokenizerSource } from './tokenizer-thread';
 
 /** The part of a Metaspace pre-tokenizer this module reaches into. */
@@ -61,7 +61,7 @@ function requestChars(request: EncodeRequest): number {
 export class TextTokenizer {
   private readonly tokenizer: Tokenizer;
   private thread: TokenizerThread | undefined;
-  /** Chat templates by source, for conversations rendered here (on the worker, its copies). */
+  /** The last few chat templates, by source, for conversations rendered from a source alone. */
   private readonly templates = new Map<string, ChatTemplate>();
 
   constructor(private readonly source: TokenizerSource) {
@@ -82,26 +82,34 @@ export class TextTokenizer {
     }
   }
 
-  /** The ids of a text, or of a conversation rendered by its chat template. */
-  encodeRequest(request: EncodeRequest): number[] {
-    return this.encode('text' in request ? request.text : this.render(request.chat), request.addSpecialTokens);
+  /**
+   * The ids of a text, or of a conversation rendered by `template` (default: one built from
+   * the conversation's source, as the worker does).
+   */
+  encodeRequest(request: EncodeRequest, template?: ChatTemplate): number[] {
+    const text = 'text' in request ? request.text : (template ?? this.templateOf(request.chat.source)).renderPrepared(request.chat);
+    return this.encode(text, request.addSpecialTokens);
   }
 
   /**
-   * encodeRequest(), on a worker thread from OFF_THREAD_CHARS on (here when no worker can
-   * run); rejects with ABORTED once `signal` aborts.
+   * encodeRequest(), on a worker thread from OFF_THREAD_CHARS on (here, with `template`,
+   * below that or when no worker can run); rejects with ABORTED once `signal` aborts.
    */
-  async encodeOffThread(request: EncodeRequest, signal?: AbortSignal): Promise<number[]> {
+  async encodeOffThread(request: EncodeRequest, signal?: AbortSignal, template?: ChatTemplate): Promise<number[]> {
     if (signal?.aborted) throw new LckvError('ABORTED', 'the tokenization was aborted');
-    if (requestChars(request) < OFF_THREAD_CHARS) return this.encodeRequest(request);
+    if (requestChars(request) < OFF_THREAD_CHARS) return this.encodeRequest(request, template);
     this.thread ??= new TokenizerThread(this.source, (r) => this.encodeRequest(r));
     return this.thread.encode(request, signal);
   }
 
-  private render(chat: PreparedChat): string {
-    let template = this.templates.get(chat.source);
-    if (!template) this.templates.set(chat.source, (template = new ChatTemplate(chat.source)));
-    return template.renderPrepared(chat);
+  private templateOf(source: string): ChatTemplate {
+    let template = this.templates.get(source);
+    if (!template) {
+      // A few at most: an app may build a template per request.
+      if (this.templates.size >= 8) this.templates.delete(this.templates.keys().next().value!);
+      this.templates.set(source, (template = new ChatTemplate(source)));
+    }
+    return template;
   }
 
   /** Ids -> text, special tokens skipped; no ids is the empty text. Failures are INVALID_TOKENIZER. */

@@ -5,13 +5,14 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ChatTemplate, DEFAULT_MODEL_DIR, LckvError, loadModel, type Model } from '../lib';
-import { OFF_THREAD_CHARS } from '../lib/tokenizer';
+import { OFF_THREAD_CHARS, TextTokenizer } from '../lib/tokenizer';
 import { TokenizerThread, type EncodeRequest, type TokenizerSource } from '../lib/tokenizer-thread';
 import { removeDir } from './fixtures';
 import { watchEventLoopGaps } from './helpers/event-loop';
 import { madeUpWords, textCheckpoint } from './helpers/tokenizer';
 
 const ROOT = path.join(__dirname, '..');
+const readJson = (file: string) => JSON.parse(fs.readFileSync(path.join(DEFAULT_MODEL_DIR, file), 'utf8'));
 
 describe('tokenizeAsync: long texts on a worker thread', function () {
   let model: Model;
@@ -105,10 +106,48 @@ describe('tokenizeAsync: long texts on a worker thread', function () {
     assert.equal(withdrawn.code, 'ABORTED');
     assert.ok(withdrawn.ms < aheadMs, `rejected after ${withdrawn.ms.toFixed(0)} ms; the text ahead took ${aheadMs.toFixed(0)} ms`);
 
+    // The text in the worker is aborted: the one queued behind it still gets its own ids.
+    const inFlight = new AbortController();
+    const next = madeUpWords(50_000, 13);
+    const dropped = model.tokenizeAsync(madeUpWords(150_000, 14), { signal: inFlight.signal });
+    const queued = model.tokenizeAsync(next);
+    setTimeout(() => inFlight.abort(), 20);
+    await assert.rejects(dropped, (e) => code(e) === 'ABORTED');
+    assert.deepEqual(await queued, model.tokenize(next));
+
+    const aborted = { text: '', tokens: [], finishReason: 'abort', usage: { promptTokens: 0, completionTokens: 0, totalTokens: 0 } };
     const stopping = new AbortController();
     const generated = model.generate(madeUpWords(150_000, 10), { maxTokens: 4, signal: stopping.signal });
+    const chatted = model.chat([{ role: 'user', content: madeUpWords(150_000, 15) }], { maxTokens: 4, signal: stopping.signal });
     setTimeout(() => stopping.abort(), 20);
-    assert.deepEqual(await generated, { text: '', tokens: [], finishReason: 'abort', usage: { promptTokens: 0, completionTokens: 0, totalTokens: 0 } });
+    assert.deepEqual(await generated, aborted);
+    assert.deepEqual(await chatted, aborted);
+  });
+
+  it("tokenizeChat's bad arguments are INVALID_ARGUMENT; a request the worker cannot be handed fails alone", async () => {
+    const code = (e: unknown) => (e as { code?: string }).code;
+    const messages = [{ role: 'user', content: 'Hello' }];
+    for (const options of [{ template: {} }, { signal: 'soon' }, { addGenerationPrompt: 'yes' }])
+      await assert.rejects(model.tokenizeChat(messages, options as object), (e) => code(e) === 'INVALID_ARGUMENT', JSON.stringify(options));
+    assert.throws(() => new ChatTemplate('{{ bos_token }}', { bos_token: 1 } as unknown as Record<string, string>), (e) => code(e) === 'INVALID_ARGUMENT');
+
+    const source = { json: readJson('tokenizer.json'), config: readJson('tokenizer_config.json') };
+    const here = new TextTokenizer(source);
+    const thread = new TokenizerThread(source, (r) => here.encodeRequest(r));
+    try {
+      const text = madeUpWords(OFF_THREAD_CHARS, 12);
+      const uncopyable = { text, addSpecialTokens: true, extra: () => 0 } as unknown as EncodeRequest;
+      const [before, refused, after] = await Promise.allSettled([
+        thread.encode({ text, addSpecialTokens: true }),
+        thread.encode(uncopyable),
+        thread.encode({ text, addSpecialTokens: false }),
+      ]);
+      assert.deepEqual(before, { status: 'fulfilled', value: here.encode(text, true) });
+      assert.equal(refused.status === 'rejected' && code(refused.reason), 'INVALID_ARGUMENT');
+      assert.deepEqual(after, { status: 'fulfilled', value: here.encode(text, false) });
+    } finally {
+      thread.close();
+    }
   });
 
   it('long conversations render and tokenize on the worker: the ids of render() + tokenize(), typed template errors, the event loop free', async () => {
