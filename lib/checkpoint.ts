@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { LckvError } from './errors';
-import { openRegularFile, readTextFile } from './files';
+import { openRegularFile, readJsonObject } from './files';
 import type { NativeTensor } from './native';
 
 /** The weights of a checkpoint: files to map and validated tensor locations in them. */
@@ -112,15 +112,9 @@ export async function readCheckpoint(dir: string): Promise<CheckpointFiles> {
 }
 
 async function readSharded(dir: string, indexFile: string): Promise<CheckpointFiles> {
-  const text = await readTextFile(indexFile);
-  if (text === undefined) throw new LckvError('FILE_NOT_FOUND', `${indexFile} is gone`);
-  let index: { weight_map?: unknown };
-  try {
-    index = JSON.parse(text);
-  } catch (err) {
-    throw new LckvError('INVALID_SAFETENSORS', 'model.safetensors.index.json is not valid JSON', { cause: err });
-  }
-  const map = index?.weight_map;
+  const index = await readJsonObject(indexFile, 'INVALID_SAFETENSORS');
+  if (!index) throw new LckvError('FILE_NOT_FOUND', `${indexFile} is gone`);
+  const map = index.weight_map;
   if (typeof map !== 'object' || map === null || Array.isArray(map))
     throw new LckvError('INVALID_SAFETENSORS', 'model.safetensors.index.json has no weight_map');
   const shardNames = [...new Set(Object.values(map as Record<string, unknown>))];

@@ -53,15 +53,14 @@ Examples:
     process.once('SIGINT', onSigint);
     const unwatch = watchStdout(() => abort.abort());
     try {
-      const ids = await model.tokenizeAsync(prompt);
       if (values.json) {
-        const r = await model.generate(ids, { ...options, signal: abort.signal });
+        const r = await model.generate(prompt, { ...options, signal: abort.signal });
         out(JSON.stringify({ text: r.text, tokens: r.tokens, finishReason: r.finishReason, usage: r.usage }) + '\n');
         return;
       }
       // The first piece comes after the prompt was checked (and prefilled): a prompt that
       // cannot run is not echoed before its error.
-      const pieces = model.stream(ids, { ...options, signal: abort.signal });
+      const pieces = model.stream(prompt, { ...options, signal: abort.signal });
       let step = await pieces.next();
       if (!values['no-echo']) out(prompt);
       for (; !step.done; step = await pieces.next()) out(step.value.text);
