@@ -16,6 +16,7 @@ import {
   checkNumber,
   checkOptionsObject,
   checkPrefill,
+  checkSignal,
   checkTokens,
   type DeviceOption,
   type GenerateOptions,
@@ -160,8 +161,7 @@ export class Model {
    */
   async tokenizeAsync(text: string, options?: TokenizeAsyncOptions): Promise<number[]> {
     const { tokenizer, addSpecialTokens } = this.checkTokenize(text, options);
-    const signal = options?.signal;
-    if (signal !== undefined && !(signal instanceof AbortSignal)) throw new LckvError('INVALID_ARGUMENT', 'signal must be an AbortSignal');
+    const signal = checkSignal(options?.signal);
     // Tracked: dispose() lets the worker finish rather than encode the text again here.
     return this.track(tokenizer.encodeOffThread({ text, addSpecialTokens }, signal));
   }
@@ -175,11 +175,11 @@ export class Model {
     this.checkAlive();
     const opts: TokenizeChatOptions = checkOptionsObject(options);
     if (opts.template !== undefined && !(opts.template instanceof ChatTemplate)) throw new LckvError('INVALID_ARGUMENT', 'template must be a ChatTemplate');
-    if (opts.signal !== undefined && !(opts.signal instanceof AbortSignal)) throw new LckvError('INVALID_ARGUMENT', 'signal must be an AbortSignal');
+    const signal = checkSignal(opts.signal);
     const template = opts.template ?? this.chatTemplate;
     const tokenizer = this.requireTokenizer();
     const request = { chat: template.prepare(messages, opts), addSpecialTokens: !template.fromCheckpoint };
-    return this.track(tokenizer.encodeOffThread(request, opts.signal, template));
+    return this.track(tokenizer.encodeOffThread(request, signal, template));
   }
 
   private checkTokenize(text: string, options: TokenizeOptions | undefined) {
@@ -355,8 +355,8 @@ export class Model {
       maxPositions: Math.min(this.parsed.native.maxPositions, this.scheduler.capacity),
       decode: tokenizer ? (t) => tokenizer.decode(t) : undefined,
     });
-    if (options.signal?.aborted) job.abort();
-    else this.scheduler.submit(job);
+    // An aborted signal's job is never submitted; generation() aborts it.
+    if (!options.signal?.aborted) this.scheduler.submit(job);
     return { job, ids };
   }
 

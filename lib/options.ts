@@ -117,7 +117,13 @@ export function checkGenerateOptions(o: GenerateOptions | undefined): void {
   const stops = opts.stop === undefined ? [] : typeof opts.stop === 'string' ? [opts.stop] : opts.stop;
   if (!Array.isArray(stops) || !stops.every((s) => typeof s === 'string' && s.length > 0))
     fail('stop must be a non-empty string or an array of them');
-  if (opts.signal !== undefined && !(opts.signal instanceof AbortSignal)) fail('signal must be an AbortSignal');
+  checkSignal(opts.signal);
+}
+
+/** An optional `signal` option: undefined or an AbortSignal. */
+export function checkSignal(signal: unknown): AbortSignal | undefined {
+  if (signal !== undefined && !(signal instanceof AbortSignal)) fail('signal must be an AbortSignal');
+  return signal as AbortSignal | undefined;
 }
 
 export function checkTokens(tokens: unknown, vocabSize: number): number[] {
