@@ -38,7 +38,7 @@ function workerEntry(): { file: string; execArgv: string[] } {
   return { file: path.join(__dirname, 'tokenizer-worker.js'), execArgv: [] };
 }
 
-function abortedError(): LckvError {
+export function abortedError(): LckvError {
   return new LckvError('ABORTED', 'the tokenization was aborted');
 }
 

@@ -3,7 +3,7 @@ import { Tokenizer } from '@huggingface/tokenizers';
 import { LckvError } from './errors';
 import { readJsonObject } from './files';
 import { ChatTemplate } from './chat-template';
-import { TokenizerThread, type EncodeRequest, type TokenizerSource } from './tokenizer-thread';
+import { TokenizerThread, abortedError, type EncodeRequest, type TokenizerSource } from './tokenizer-thread';
 
 /** The part of a Metaspace pre-tokenizer this module reaches into. */
 interface MetaspacePreTokenizer {
@@ -45,7 +45,7 @@ function splitBefore(text: string, mark: string): string[] {
  * costs ~30 us a message).
  */
 export const OFF_THREAD_CHARS = 2048;
-export const CHAT_MESSAGE_CHARS = 16;
+const CHAT_MESSAGE_CHARS = 16;
 
 function requestChars(request: EncodeRequest): number {
   if ('text' in request) return request.text.length;
@@ -96,7 +96,7 @@ export class TextTokenizer {
    * below that or when no worker can run); rejects with ABORTED once `signal` aborts.
    */
   async encodeOffThread(request: EncodeRequest, signal?: AbortSignal, template?: ChatTemplate): Promise<number[]> {
-    if (signal?.aborted) throw new LckvError('ABORTED', 'the tokenization was aborted');
+    if (signal?.aborted) throw abortedError();
     if (requestChars(request) < OFF_THREAD_CHARS) return this.encodeRequest(request, template);
     this.thread ??= new TokenizerThread(this.source, (r) => this.encodeRequest(r));
     return this.thread.encode(request, signal);
