@@ -47,12 +47,12 @@ describe('model.chat and model.streamChat', function () {
   it("replies to the checkpoint's template rendered and tokenized without added special tokens", async () => {
     const template = await loadChatTemplate(DEFAULT_MODEL_DIR);
     assert.ok(template.fromCheckpoint);
-    assert.equal(model.chatTemplate.source, template.source);
+    assert.equal(model.chatTemplate.source, readJson(path.join(DEFAULT_MODEL_DIR, 'tokenizer_config.json')).chat_template);
     const text = '<s>You are terse.\nUser: What did the President say about the economy?\nAssistant:';
     assert.equal(template.render(MESSAGES), text);
-    // The bundled template writes <s> itself: the tokenizer must not add a second one.
+    // The bundled template writes <s> (id 1 in its tokenizer.json) itself: the tokenizer must not add a second one.
     const ids = model.tokenize(text, { addSpecialTokens: false });
-    assert.equal(ids.filter((id) => id === model.tokenize('', { addSpecialTokens: true })[0]).length, 1);
+    assert.equal(ids.filter((id) => id === 1).length, 1);
     const expected = await model.generate(ids, GREEDY);
     const reply = await model.chat(MESSAGES, GREEDY);
     assert.deepEqual(reply, expected);

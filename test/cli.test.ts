@@ -113,15 +113,18 @@ describe('cli (lckv)', function () {
   });
 
   /** Runs lckv with stdin from `input` (a path) and stdout closed at once or sent to `output`. */
-  function lckvIo(args: string[], input: string, output: 'closed' | string): Promise<Run> {
+  function lckvIo(args: string[], input: string, output: 'closed' | string): Promise<Omit<Run, 'stdout'>> {
     return new Promise((resolve, reject) => {
-      const stdout = output === 'closed' ? 'pipe' : fs.openSync(output, 'w');
-      const child = startLckv(args, [fs.openSync(input, 'r'), stdout, 'pipe']);
+      const files = [fs.openSync(input, 'r'), ...(output === 'closed' ? [] : [fs.openSync(output, 'w')])];
+      const child = startLckv(args, [files[0], files[1] ?? 'pipe', 'pipe']);
       if (output === 'closed') child.stdout?.destroy();
       let stderr = '';
       child.stderr?.setEncoding('utf8').on('data', (d) => (stderr += d));
       child.on('error', reject);
-      child.on('close', (code) => resolve({ code, stdout: '', stderr }));
+      child.on('close', (code) => {
+        for (const fd of files) fs.closeSync(fd);
+        resolve({ code, stderr });
+      });
     });
   }
 

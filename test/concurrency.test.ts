@@ -85,7 +85,8 @@ describe('concurrency and cancellation', function () {
         const model = await require(${JSON.stringify(lib)}).loadModel(workerData.dir);
         if (workerData.endless) {
           parentPort.postMessage('started');
-          for await (const piece of model.stream(workerData.prompt, { maxTokens: 1000000 })) void piece;
+          // Streams again whenever one ends (at eos or the context): busy until terminated.
+          for (;;) for await (const piece of model.stream(workerData.prompt, { maxTokens: 1000000 })) void piece;
         }
         const r = await model.generate(workerData.prompt, { temperature: 0, maxTokens: 6 });
         await model.dispose();
@@ -103,7 +104,10 @@ describe('concurrency and cancellation', function () {
     assert.deepEqual(got, [want, want]);
     const busy = start(true);
     assert.equal(await firstMessage(busy), 'started');
+    let finished = false;
+    busy.on('message', () => (finished = true));
     await new Promise((r) => setTimeout(r, 300));
+    assert.equal(finished, false, 'the worker was still generating when terminated');
     await busy.terminate();
     assert.deepEqual((await model.generate(prompt, { temperature: 0, maxTokens: 6 })).tokens, want);
   });

@@ -13,6 +13,7 @@ import assert from 'node:assert/strict';
 import { loadModel, LckvError } from '../lib';
 import type { Model } from '../lib';
 import { CheckpointSpec, makeCheckpoint, mulberry32, removeDir, tmpDir, f32ToBf16Bits, f32ToF16Bits, writeSafetensors } from './fixtures';
+import { relDiff } from './helpers/compare';
 import {
   autoOptions,
   configPasses,
@@ -43,19 +44,6 @@ const THREADS = 2;
 function prompt(n: number, vocab: number, seed: number): number[] {
   const r = mulberry32(seed);
   return Array.from({ length: n }, () => 3 + Math.floor(r() * (vocab - 3)));
-}
-
-/** max |a - b| / max(1, max |b|) */
-function relDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length, 'logits length');
-  let d = 0;
-  let scale = 1;
-  for (let i = 0; i < a.length; i++) {
-    if (!Number.isFinite(a[i])) return Infinity;
-    d = Math.max(d, Math.abs(a[i] - b[i]));
-    scale = Math.max(scale, Math.abs(b[i]));
-  }
-  return d / scale;
 }
 
 function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>, from = 0, to = a.length): number {

@@ -13,6 +13,7 @@ import { parseConfig } from '../lib/config';
 import { fromNative } from '../lib/errors';
 import { native } from '../lib/native';
 import { makeCheckpoint } from './fixtures';
+import { relDiff } from './helpers/compare';
 import { expectLckvError, TINY, TmpDirs } from './helpers/robustness';
 
 const tmp = new TmpDirs();
@@ -123,13 +124,8 @@ describe('device option', () => {
         assert.ok(cuda.info.cudaDevice?.name);
         const ids = Array.from({ length: 20 }, (_, i) => (i * 7 + 1) % 32);
         const [a, b] = [await cpu.logits(ids), await cuda.logits(ids)];
-        let diff = 0;
-        let scale = 1e-6;
-        for (let i = 0; i < a.length; i++) {
-          diff = Math.max(diff, Math.abs(a[i] - b[i]));
-          scale = Math.max(scale, Math.abs(a[i]));
-        }
-        assert.ok(diff / scale < 1e-3, `relative logit difference ${diff / scale}`);
+        const diff = relDiff(b, a);
+        assert.ok(diff < 1e-3, `relative logit difference ${diff}`);
         const opts = { maxTokens: 16, temperature: 0 };
         assert.deepEqual((await cuda.generate(ids, opts)).tokens, (await cpu.generate(ids, opts)).tokens);
       } finally {
@@ -202,13 +198,8 @@ describe('CPU instruction-set path', () => {
     const exact = await loadModel(dir, { threads: 2 });
     try {
       const want = await exact.logits(ids);
-      let diff = 0;
-      let scale = 1e-6;
-      want.forEach((w, i) => {
-        diff = Math.max(diff, Math.abs(w - bf16.logits[i]));
-        scale = Math.max(scale, Math.abs(w));
-      });
-      assert.ok(diff / scale < 3e-2, `relative logit difference ${diff / scale}`);
+      const diff = relDiff(bf16.logits, want);
+      assert.ok(diff < 3e-2, `relative logit difference ${diff}`);
       assert.equal(bf16.tokens.length, 8);
     } finally {
       await exact.dispose();

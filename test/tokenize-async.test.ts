@@ -9,10 +9,10 @@ import { OFF_THREAD_CHARS, TextTokenizer } from '../lib/tokenizer';
 import { TokenizerThread, type EncodeRequest, type TokenizerSource } from '../lib/tokenizer-thread';
 import { removeDir } from './fixtures';
 import { watchEventLoopGaps } from './helpers/event-loop';
+import { expectLckvError, readJson } from './helpers/robustness';
 import { madeUpWords, textCheckpoint } from './helpers/tokenizer';
 
 const ROOT = path.join(__dirname, '..');
-const readJson = (file: string) => JSON.parse(fs.readFileSync(path.join(DEFAULT_MODEL_DIR, file), 'utf8'));
 
 describe('tokenizeAsync: long texts on a worker thread', function () {
   let model: Model;
@@ -85,7 +85,7 @@ describe('tokenizeAsync: long texts on a worker thread', function () {
       let pieces = (await first).done ? 0 : 1;
       for (let step = await stream.next(); !step.done; step = await stream.next()) pieces++;
       assert.equal(pieces, 4);
-      await assert.rejects(m.tokenizeAsync(text), (e: unknown) => (e as { code?: string }).code === 'DISPOSED');
+      await expectLckvError(() => m.tokenizeAsync(text), 'DISPOSED');
     } finally {
       removeDir(dir);
     }
@@ -93,7 +93,7 @@ describe('tokenizeAsync: long texts on a worker thread', function () {
 
   it('an abort rejects at once with ABORTED, even behind a long text; generate resolves as aborted', async () => {
     const code = (e: unknown) => (e as { code?: string }).code;
-    await assert.rejects(model.tokenizeAsync(madeUpWords(OFF_THREAD_CHARS, 7), { signal: AbortSignal.abort() }), (e) => code(e) === 'ABORTED');
+    await expectLckvError(() => model.tokenizeAsync(madeUpWords(OFF_THREAD_CHARS, 7), { signal: AbortSignal.abort() }), 'ABORTED');
     const leaving = new AbortController();
     const t0 = performance.now();
     const ahead = model.tokenizeAsync(madeUpWords(150_000, 8)).then(() => performance.now() - t0);
@@ -112,7 +112,7 @@ describe('tokenizeAsync: long texts on a worker thread', function () {
     const dropped = model.tokenizeAsync(madeUpWords(150_000, 14), { signal: inFlight.signal });
     const queued = model.tokenizeAsync(next);
     setTimeout(() => inFlight.abort(), 20);
-    await assert.rejects(dropped, (e) => code(e) === 'ABORTED');
+    await expectLckvError(() => dropped, 'ABORTED');
     assert.deepEqual(await queued, model.tokenize(next));
 
     const aborted = { text: '', tokens: [], finishReason: 'abort', usage: { promptTokens: 0, completionTokens: 0, totalTokens: 0 } };
@@ -125,15 +125,17 @@ describe('tokenizeAsync: long texts on a worker thread', function () {
   });
 
   it("tokenizeChat's bad arguments are INVALID_ARGUMENT; a request the worker cannot be handed fails alone", async () => {
-    const code = (e: unknown) => (e as { code?: string }).code;
     const messages = [{ role: 'user', content: 'Hello' }];
-    for (const options of [{ template: {} }, { signal: 'soon' }, { addGenerationPrompt: 'yes' }])
-      await assert.rejects(model.tokenizeChat(messages, options as object), (e) => code(e) === 'INVALID_ARGUMENT', JSON.stringify(options));
-    assert.throws(() => new ChatTemplate('{{ bos_token }}', { bos_token: 1 } as unknown as Record<string, string>), (e) => code(e) === 'INVALID_ARGUMENT');
+    for (const [options, name] of [[{ template: {} }, /template/], [{ signal: 'soon' }, /signal/], [{ addGenerationPrompt: 'yes' }, /addGenerationPrompt/]] as const)
+      assert.match((await expectLckvError(() => model.tokenizeChat(messages, options as object), 'INVALID_ARGUMENT')).message, name);
+    await expectLckvError(() => new ChatTemplate('{{ bos_token }}', { bos_token: 1 } as unknown as Record<string, string>), 'INVALID_ARGUMENT');
 
-    const source = { json: readJson('tokenizer.json'), config: readJson('tokenizer_config.json') };
+    const source = { json: readJson(path.join(DEFAULT_MODEL_DIR, 'tokenizer.json')), config: readJson(path.join(DEFAULT_MODEL_DIR, 'tokenizer_config.json')) };
     const here = new TextTokenizer(source);
-    const thread = new TokenizerThread(source, (r) => here.encodeRequest(r));
+    // No fallback: every id here comes from the worker.
+    const thread = new TokenizerThread(source, () => {
+      throw new Error('encoded on the calling thread');
+    });
     try {
       const text = madeUpWords(OFF_THREAD_CHARS, 12);
       const uncopyable = { text, addSpecialTokens: true, extra: () => 0 } as unknown as EncodeRequest;
@@ -143,7 +145,7 @@ describe('tokenizeAsync: long texts on a worker thread', function () {
         thread.encode({ text, addSpecialTokens: false }),
       ]);
       assert.deepEqual(before, { status: 'fulfilled', value: here.encode(text, true) });
-      assert.equal(refused.status === 'rejected' && code(refused.reason), 'INVALID_ARGUMENT');
+      assert.equal(refused.status === 'rejected' && (refused.reason as LckvError).code, 'INVALID_ARGUMENT');
       assert.deepEqual(after, { status: 'fulfilled', value: here.encode(text, false) });
     } finally {
       thread.close();
@@ -166,7 +168,7 @@ describe('tokenizeAsync: long texts on a worker thread', function () {
     assert.deepEqual(await model.tokenizeChat(few), model.tokenize(template.render(few), { addSpecialTokens: false }));
     const refusing = new ChatTemplate("{{ raise_exception('not today') }}");
     for (const list of [messages, few])
-      await assert.rejects(model.tokenizeChat(list, { template: refusing }), (e: unknown) => e instanceof LckvError && e.code === 'INVALID_ARGUMENT' && /not today/.test(e.message));
+      assert.match((await expectLckvError(() => model.tokenizeChat(list, { template: refusing }), 'INVALID_ARGUMENT')).message, /not today/);
   });
 
   it('a worker that cannot start or dies: its texts and later ones are encoded here, with one warning', async () => {

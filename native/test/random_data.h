@@ -1,6 +1,7 @@
 // Random inputs for the native tests: normally distributed floats, their bytes in a stored
-// dtype, and whole random checkpoints (every tensor WeightStore::bind asks for, as raw bytes
-// in one temporary file, their offsets handed to WeightStore) for tests that run an engine.
+// dtype, a small model shape, and whole random checkpoints (every tensor WeightStore::bind
+// asks for, as raw bytes in one temporary file, their offsets handed to WeightStore) for
+// tests that run an engine.
 #pragma once
 #include <unistd.h>
 
@@ -30,6 +31,20 @@ inline std::vector<uint8_t> encode(const std::vector<float>& v, DType dtype) {
   std::vector<uint8_t> out(v.size() * dtype_size(dtype));
   convert_from_f32(out.data(), dtype, v.data(), int64_t(v.size()));
   return out;
+}
+
+// The small shape the engine tests run (vocab 97, hidden 64, ffn 96, head_dim 16), one
+// layer per entry of `layer_types`; callers set the context and the prefill passes.
+inline ModelConfig small_config(const std::string& layer_types, int32_t n_heads, int32_t n_kv_heads, int32_t sliding_window) {
+  ModelConfig c;
+  c.vocab_size = 97, c.hidden_size = 64, c.intermediate_size = 96;
+  c.n_layers = 1;
+  for (char ch : layer_types) c.n_layers += ch == '_' ? 1 : 0;
+  c.n_heads = n_heads, c.n_kv_heads = n_kv_heads, c.head_dim = 16;
+  c.rms_norm_eps = 1e-5f, c.rope_theta = 10000.0;
+  c.layer_types = layer_types;
+  c.sliding_window = sliding_window;
+  return c;
 }
 
 // Random weights for every tensor of `cfg`, in one temporary file deleted with the

@@ -35,15 +35,9 @@ struct Layout {
 };
 
 ModelConfig config_of(const Layout& l) {
-  ModelConfig c;
-  c.vocab_size = 97, c.hidden_size = 64, c.intermediate_size = 96;
-  c.n_layers = int32_t(std::count(l.layer_types.begin(), l.layer_types.end(), '_') + 1);
-  c.n_heads = l.n_heads, c.n_kv_heads = l.n_kv_heads, c.head_dim = 16;
-  c.max_positions = 64, c.rms_norm_eps = 1e-5f, c.rope_theta = 10000.0;
+  ModelConfig c = small_config(l.layer_types, l.n_heads, l.n_kv_heads, l.sliding_window);
+  c.max_positions = 64, c.forward_passes = 7, c.backward_passes = 2;
   c.tie_word_embeddings = l.tie_word_embeddings;
-  c.layer_types = l.layer_types;
-  c.forward_passes = 7, c.backward_passes = 2;
-  c.sliding_window = l.sliding_window;
   return c;
 }
 

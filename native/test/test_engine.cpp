@@ -29,25 +29,13 @@ void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 namespace {
 
-ModelConfig small_config(const std::string& layer_types, int32_t sliding_window) {
-  ModelConfig c;
-  c.vocab_size = 97, c.hidden_size = 64, c.intermediate_size = 96;
-  c.n_layers = 1;
-  for (char ch : layer_types) c.n_layers += ch == '_' ? 1 : 0;
-  c.n_heads = 4, c.n_kv_heads = 2, c.head_dim = 16;
-  c.max_positions = 256, c.rms_norm_eps = 1e-5f, c.rope_theta = 10000.0;
-  c.layer_types = layer_types;
-  c.forward_passes = 2, c.backward_passes = 1;
-  c.sliding_window = sliding_window;
-  return c;
-}
-
 // Four sequences with short prompts decode together, so the steps (not the prefill) grow
 // every attention span; the steps after a short warm-up are counted. They cross KV block
 // boundaries (16 positions), a sliding window's edge, and mix windowed and full layers,
 // whose spans differ within one step.
 void check_decode_allocates_nothing(const std::string& layer_types, int32_t sliding_window) {
-  const ModelConfig cfg = small_config(layer_types, sliding_window);
+  ModelConfig cfg = small_config(layer_types, 4, 2, sliding_window);
+  cfg.max_positions = 256, cfg.forward_passes = 2, cfg.backward_passes = 1;
   const RandomCheckpoint ckpt(cfg, DType::F16, 3);
   EngineOptions opts;
   opts.threads = 2, opts.kv_dtype = DType::F16, opts.kv_tokens = 1024;
